@@ -1,0 +1,48 @@
+"""Mentorly accounts: Clerk users kept in PostgreSQL, onboarding and settings.
+
+`create_app` is the application factory (`flask --app mentorly ...` finds it).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+from flask import Flask
+
+from .config import load_settings
+from .extensions import csrf, db, migrate
+from .logging import configure_logging
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+MIGRATIONS = PROJECT_ROOT / "migrations"
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app; `config` overrides the environment (tests pass their database and keys)."""
+    app = Flask(
+        __name__,
+        instance_path=str(PROJECT_ROOT / "instance"),
+        template_folder=str(PROJECT_ROOT / "templates"),
+        static_folder=str(PROJECT_ROOT / "static"),
+    )
+    app.config.from_mapping(load_settings(Path(app.instance_path)))
+    if config:
+        app.config.from_mapping(config)
+    configure_logging(app)
+    register_extensions(app)
+    register_blueprints(app)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(MIGRATIONS))
+    csrf.init_app(app)
+
+
+def register_blueprints(app: Flask) -> None:
+    from . import main, webhooks
+
+    app.register_blueprint(main.bp)
+    app.register_blueprint(webhooks.bp)

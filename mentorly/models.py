@@ -1,0 +1,112 @@
+"""The tables: users (Clerk's users, kept here) and webhook_events (every verified delivery)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, DateTime, Index, String, Text, false, func
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .extensions import db
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class User(db.Model):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    clerk_id: Mapped[str] = mapped_column(String(64), unique=True)
+
+    # Owned by Clerk: written only from a Clerk user object.
+    email: Mapped[str | None] = mapped_column(String(320))
+    email_verified: Mapped[bool] = mapped_column(default=False, server_default=false())
+    username: Mapped[str | None] = mapped_column(String(64))
+    first_name: Mapped[str | None] = mapped_column(String(256))
+    last_name: Mapped[str | None] = mapped_column(String(256))
+    image_url: Mapped[str | None] = mapped_column(String(2048))
+    password_enabled: Mapped[bool] = mapped_column(default=False, server_default=false())
+    two_factor_enabled: Mapped[bool] = mapped_column(default=False, server_default=false())
+    external_accounts: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list, server_default="[]")
+    last_sign_in_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    joined_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Clerk's `updated_at` in milliseconds: the ordering guard compares against it.
+    clerk_updated_at: Mapped[int | None] = mapped_column(BigInteger)
+
+    # Owned by the app: sync never writes these.
+    bio: Mapped[str | None] = mapped_column(Text)
+    website: Mapped[str | None] = mapped_column(String(2048))
+    location: Mapped[str | None] = mapped_column(String(100))
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
+    is_onboarded: Mapped[bool] = mapped_column(default=False, server_default=false())
+    points: Mapped[int] = mapped_column(default=0, server_default="0")
+    level: Mapped[int] = mapped_column(default=1, server_default="1")
+
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, server_default=func.now()
+    )
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow, server_default=func.now()
+    )
+    last_active_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        # Clerk is the authority on email and username; among live users each is unique
+        # whatever its case. Tombstones hold neither.
+        Index(
+            "uq_users_email_live",
+            func.lower(email),
+            unique=True,
+            postgresql_where=deleted_at.is_(None),
+            sqlite_where=deleted_at.is_(None),
+        ),
+        Index(
+            "uq_users_username_live",
+            func.lower(username),
+            unique=True,
+            postgresql_where=deleted_at.is_(None),
+            sqlite_where=deleted_at.is_(None),
+        ),
+    )
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None
+
+    @property
+    def display_name(self) -> str:
+        full = " ".join(part for part in (self.first_name, self.last_name) if part)
+        return full or self.username or self.email or "there"
+
+    def __repr__(self) -> str:
+        return f"<User {self.clerk_id}>"
+
+
+class WebhookEvent(db.Model):
+    """One row per verified Svix message (keyed by `svix-id`), committed with its effect."""
+
+    __tablename__ = "webhook_events"
+
+    STATUSES = ("applied", "stale", "ignored", "failed")
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    svix_id: Mapped[str] = mapped_column(String(255), unique=True)
+    type: Mapped[str] = mapped_column(String(100))
+    clerk_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, server_default=func.now(), index=True
+    )
+    processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The raw body exactly as signed, for replay (and purged after the retention period).
+    payload: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_webhook_events_status_received_at", "status", "received_at"),)
+
+    def __repr__(self) -> str:
+        return f"<WebhookEvent {self.svix_id} {self.type} {self.status}>"

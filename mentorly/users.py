@@ -1,0 +1,238 @@
+"""The one path from a Clerk user to a `users` row, and the account functions built on it.
+
+Everything that learns about a Clerk user (the webhook, just-in-time sync at sign-in, the
+backfill, and the answer to our own Backend API calls) goes through `upsert_clerk_user`.
+
+Guarantees, all enforced inside the statement so concurrent callers cannot race them:
+- ordering: a user object older (by Clerk's `updated_at`) than the row changes nothing;
+- tombstones: once `deleted_at` is set nothing brings the row back;
+- ownership: only Clerk's columns are written; bio, website, onboarding... are never touched.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from datetime import datetime
+from functools import cache
+from typing import Any, Callable, TypeVar
+
+from sqlalchemy import Connection, Engine, and_, case, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+
+from .clerk.objects import ClerkUser, parse_user
+from .extensions import db
+from .models import User, utcnow
+
+log = logging.getLogger(__name__)
+users = User.__table__
+
+T = TypeVar("T")
+
+
+class SyncResult(enum.StrEnum):
+    APPLIED = "applied"
+    STALE = "stale"
+
+
+# Personal columns a tombstone clears; app-owned ones included (the person asked to be gone).
+PERSONAL_COLUMNS = (
+    "email",
+    "username",
+    "first_name",
+    "last_name",
+    "image_url",
+    "bio",
+    "website",
+    "location",
+    "last_sign_in_at",
+)
+
+
+def _insert(dialect: str):
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(users)
+
+
+def _later(new, old):
+    """The later of two nullable timestamps, portable to SQLite (where max() of NULL is NULL)."""
+    return case((new.is_(None), old), (old.is_(None), new), (new > old, new), else_=old)
+
+
+@cache
+def _upsert_statement(dialect: str):
+    # Built once per dialect: this runs on every webhook delivery.
+    stmt = _insert(dialect)
+    excluded = stmt.excluded
+    changes: dict[str, Any] = {name: excluded[name] for name in ClerkUser.COLUMNS}
+    changes["last_active_at"] = _later(excluded.last_active_at, users.c.last_active_at)
+    changes["updated_at"] = excluded.updated_at
+    return stmt.on_conflict_do_update(
+        index_elements=[users.c.clerk_id],
+        set_=changes,
+        where=and_(
+            users.c.deleted_at.is_(None),
+            or_(
+                users.c.clerk_updated_at.is_(None),
+                users.c.clerk_updated_at <= excluded.clerk_updated_at,
+            ),
+        ),
+    ).returning(users.c.id)
+
+
+@cache
+def _tombstone_statement(dialect: str):
+    stmt = _insert(dialect)
+    cleared: dict[str, Any] = {name: None for name in PERSONAL_COLUMNS}
+    cleared.update(
+        email_verified=False,
+        external_accounts=[],
+        deleted_at=func.coalesce(users.c.deleted_at, stmt.excluded.deleted_at),
+        updated_at=stmt.excluded.updated_at,
+    )
+    return stmt.on_conflict_do_update(index_elements=[users.c.clerk_id], set_=cleared)
+
+
+def _hand_over_identity(conn: Connection, user: ClerkUser) -> None:
+    """Clear this user's email and username from any other live row that still holds them.
+
+    Clerk is the authority: if it says this user owns an address, a local row claiming the same
+    one is out of date (a missed update or deletion), so it loses the value instead of the
+    event failing on the unique index.
+    """
+    for column, value in (("email", user.email), ("username", user.username)):
+        if value is None:
+            continue
+        col = users.c[column]
+        result = conn.execute(
+            update(users)
+            .where(
+                func.lower(col) == value.lower(),
+                users.c.clerk_id != user.clerk_id,
+                users.c.deleted_at.is_(None),
+            )
+            .values({column: None, "updated_at": utcnow()})
+            .returning(users.c.clerk_id)
+        )
+        for (previous_holder,) in result:
+            log.warning(
+                "%s handed over from %s to %s (Clerk says the latter owns it)",
+                column,
+                previous_holder,
+                user.clerk_id,
+            )
+
+
+def _is_stale(conn: Connection, user: ClerkUser) -> bool:
+    query = select(users.c.clerk_updated_at, users.c.deleted_at).where(users.c.clerk_id == user.clerk_id)
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    row = conn.execute(query).first()
+    if row is None:
+        return False
+    return row.deleted_at is not None or (
+        row.clerk_updated_at is not None and row.clerk_updated_at > user.clerk_updated_at
+    )
+
+
+def upsert_clerk_user(conn: Connection, user: ClerkUser, *, hand_over: bool = False) -> SyncResult:
+    """Insert or update the row for `user` inside the caller's transaction.
+
+    The fast path is one statement. If it hits the unique email/username index, the caller
+    rolls back and calls again with `hand_over=True` (see `run_with_hand_over`).
+    """
+    if hand_over:
+        if _is_stale(conn, user):
+            return SyncResult.STALE
+        _hand_over_identity(conn, user)
+    now = utcnow()
+    params = user.row()
+    params["created_at"] = now
+    params["updated_at"] = now
+    applied = conn.execute(_upsert_statement(conn.dialect.name), params).first()
+    return SyncResult.APPLIED if applied is not None else SyncResult.STALE
+
+
+def tombstone_user(conn: Connection, clerk_id: str) -> None:
+    """Mark the user deleted (creating the tombstone if the row never arrived)."""
+    now = utcnow()
+    conn.execute(
+        _tombstone_statement(conn.dialect.name),
+        {"clerk_id": clerk_id, "deleted_at": now, "created_at": now, "updated_at": now},
+    )
+
+
+def raise_last_active(conn: Connection, clerk_id: str, at: datetime) -> bool:
+    """Move `last_active_at` forward (never back); False when there is no live row."""
+    result = conn.execute(
+        update(users)
+        .where(users.c.clerk_id == clerk_id, users.c.deleted_at.is_(None))
+        .values(last_active_at=_later(at, users.c.last_active_at))
+    )
+    return result.rowcount > 0
+
+
+def run_with_hand_over(engine: Engine, work: Callable[[Connection, bool], T]) -> T:
+    """Run `work` in a transaction; on a unique-identity clash, once more with hand-over on.
+
+    Keeping the hand-over off the first attempt keeps the common path to one statement.
+    """
+    try:
+        with engine.begin() as conn:
+            return work(conn, False)
+    except IntegrityError:
+        with engine.begin() as conn:
+            return work(conn, True)
+
+
+# --- The account functions (the names the rest of Mentorly calls) ---------------------------
+
+
+def sync_user_to_db(clerk_user: dict[str, Any]) -> User | None:
+    """Store a Clerk User object (as the Backend API or a webhook gives it); returns the row.
+
+    Returns None only for a user who has been deleted here (a tombstone never comes back).
+    """
+    user = parse_user(clerk_user)
+    run_with_hand_over(db.engine, lambda conn, hand_over: upsert_clerk_user(conn, user, hand_over=hand_over))
+    db.session.expire_all()
+    return get_user_by_clerk_id(user.clerk_id)
+
+
+def get_user_by_clerk_id(clerk_id: str) -> User | None:
+    """The live user with this Clerk id, or None (unknown or deleted)."""
+    return db.session.execute(
+        select(User).where(User.clerk_id == clerk_id, User.deleted_at.is_(None))
+    ).scalar_one_or_none()
+
+
+def update_user_profile(clerk_id: str, **fields: Any) -> User:
+    """Change app-owned profile fields, validated by the same form rules as the settings page.
+
+    Raises ProfileError (with the field errors) for invalid input or a field Mentorly does not own.
+    """
+    from .settings.forms import validate_profile_fields
+
+    user = get_user_by_clerk_id(clerk_id)
+    if user is None:
+        raise LookupError(f"no live user {clerk_id}")
+    for name, value in validate_profile_fields(fields).items():
+        setattr(user, name, value)
+    db.session.commit()
+    return user
+
+
+def mark_user_as_onboarded(clerk_id: str) -> User:
+    user = get_user_by_clerk_id(clerk_id)
+    if user is None:
+        raise LookupError(f"no live user {clerk_id}")
+    user.is_onboarded = True
+    db.session.commit()
+    return user
+
+
+def delete_user_from_db(clerk_id: str) -> None:
+    """Tombstone the user: personal data cleared, the Clerk id kept so nothing resurrects it."""
+    with db.engine.begin() as conn:
+        tombstone_user(conn, clerk_id)
+    db.session.expire_all()

@@ -1,0 +1,159 @@
+"""Applying one verified Clerk event: record it by `svix-id` and apply its effect, atomically.
+
+Svix delivers at least once and only roughly in order, so:
+- the `webhook_events` row is claimed first (`ON CONFLICT DO NOTHING`): a repeated delivery,
+  even a concurrent one, finds the id taken and changes nothing;
+- the record and the change commit in one transaction: a crash leaves neither;
+- what can never succeed is recorded `failed` with its reason and answered 200, so Svix stops;
+- a database outage raises TransientError: the caller answers 503 and Svix retries.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from sqlalchemy import Connection, Engine, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
+from ..clerk.objects import (
+    ClerkObjectError,
+    clerk_id,
+    envelope_millis,
+    millis,
+    millis_to_datetime,
+    parse_user,
+    storable,
+)
+from ..models import WebhookEvent, utcnow
+from ..users import SyncResult, raise_last_active, run_with_hand_over, tombstone_user, upsert_clerk_user
+
+log = logging.getLogger(__name__)
+events = WebhookEvent.__table__
+
+USER_EVENTS = ("user.created", "user.updated")
+
+
+class TransientError(Exception):
+    """The database could not be reached: nothing was written; the sender should retry."""
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    status: str  # applied | stale | ignored | failed | duplicate
+    clerk_id: str | None
+    error: str | None = None
+
+
+def _short(value: Any, length: int) -> str | None:
+    if not isinstance(value, str) or not value or not storable(value):
+        return None
+    return value[:length]
+
+
+def subject_id(event_type: str, data: Any) -> str | None:
+    """The Clerk user the event is about, for the log and the record (best effort)."""
+    if not isinstance(data, dict):
+        return None
+    key = "user_id" if event_type.startswith("session.") else "id"
+    return _short(data.get(key), 64)
+
+
+@cache
+def _claim_statement(dialect: str):
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(events).on_conflict_do_nothing(index_elements=[events.c.svix_id]).returning(events.c.id)
+
+
+def _apply(conn: Connection, event_type: str, data: Any, envelope: dict[str, Any], hand_over: bool) -> tuple[str, str | None]:
+    """The event's effect; returns (status, reason). ClerkObjectError means it can never apply."""
+    if event_type in USER_EVENTS:
+        result = upsert_clerk_user(conn, parse_user(data), hand_over=hand_over)
+        if result is SyncResult.STALE:
+            return "stale", "older than the stored user, or the user is deleted"
+        return "applied", None
+    if event_type == "user.deleted":
+        tombstone_user(conn, clerk_id(data))
+        return "applied", None
+    if event_type == "session.created":
+        user_id = clerk_id(data, "user_id")
+        # Current payloads embed the user: a sign-in before user.created still yields a row.
+        if isinstance(data.get("user"), dict):
+            upsert_clerk_user(conn, parse_user(data["user"]), hand_over=hand_over)
+        active_ms = millis(data, "last_active_at") or envelope_millis(envelope.get("timestamp"))
+        if active_ms is None:
+            raise ClerkObjectError("session has no last_active_at")
+        if not raise_last_active(conn, user_id, millis_to_datetime(active_ms)):
+            return "ignored", "no live user for this session"
+        return "applied", None
+    return "ignored", None
+
+
+def _record_failure(engine: Engine, row: dict[str, Any], reason: str) -> Outcome:
+    row = dict(row, status="failed", error=reason[:2000], processed_at=utcnow())
+    with engine.begin() as conn:
+        claimed = conn.execute(_claim_statement(conn.dialect.name), row).first()
+    return Outcome("failed" if claimed else "duplicate", row["clerk_id"], reason)
+
+
+def process_event(engine: Engine, svix_id: str, body: str, envelope: dict[str, Any]) -> Outcome:
+    """Record and apply one verified delivery. Raises TransientError if the database is down."""
+    event_type = _short(envelope.get("type"), 100) or ""
+    data = envelope.get("data")
+    row = {
+        "svix_id": svix_id,
+        "type": event_type,
+        "clerk_id": subject_id(event_type, data),
+        "status": "applied",
+        "error": None,
+        "received_at": utcnow(),
+        "processed_at": None,
+        "payload": body,
+    }
+
+    def work(conn: Connection, hand_over: bool) -> Outcome:
+        claimed = conn.execute(_claim_statement(conn.dialect.name), dict(row, processed_at=utcnow())).first()
+        if claimed is None:
+            return Outcome("duplicate", row["clerk_id"])
+        status, reason = _apply(conn, event_type, data, envelope, hand_over)
+        if status != "applied":
+            conn.execute(update(events).where(events.c.id == claimed.id).values(status=status, error=reason))
+        return Outcome(status, row["clerk_id"], reason)
+
+    try:
+        if not event_type:
+            return _record_failure(engine, row, "the event has no type")
+        return run_with_hand_over(engine, work)
+    except ClerkObjectError as exc:
+        return _record_failure(engine, row, f"invalid {event_type} payload: {exc}")
+    except (OperationalError, DisconnectionError, PoolTimeoutError) as exc:
+        raise TransientError(str(exc).splitlines()[0]) from exc
+    except DBAPIError as exc:
+        if exc.connection_invalidated:
+            raise TransientError(str(exc).splitlines()[0]) from exc
+        # Rejected by the database for what it is (a value that does not fit, a clash that
+        # hand-over could not settle): retrying cannot help, so record it.
+        try:
+            return _record_failure(engine, row, f"database refused the event: {type(exc.orig).__name__}")
+        except SQLAlchemyError as again:
+            raise TransientError(str(again).splitlines()[0]) from again
+    except SQLAlchemyError as exc:
+        # A value the driver could not even send: as permanent as a refused one.
+        return _record_failure(engine, row, f"event could not be stored: {type(exc).__name__}")
+
+
+def parse_envelope(body: bytes) -> tuple[str, dict[str, Any]]:
+    """The body as text and as its JSON object; ValueError if it is not a UTF-8 JSON object."""
+    try:
+        text_body = body.decode("utf-8")
+        envelope = json.loads(text_body)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise ValueError("body is not valid UTF-8 JSON") from exc
+    if not isinstance(envelope, dict):
+        raise ValueError("body is not a JSON object")
+    return text_body, envelope
