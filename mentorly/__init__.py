@@ -42,7 +42,7 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from . import main, webhooks
+    from . import auth, dashboard, main, onboarding, settings, webhooks
 
-    app.register_blueprint(main.bp)
-    app.register_blueprint(webhooks.bp)
+    for blueprint in (main.bp, webhooks.bp, auth.bp, dashboard.bp, onboarding.bp, settings.bp):
+        app.register_blueprint(blueprint)

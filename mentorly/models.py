@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Index, String, Text, false, func
+from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, String, Text, false, func, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .extensions import db
@@ -44,6 +44,13 @@ class User(db.Model):
     is_onboarded: Mapped[bool] = mapped_column(default=False, server_default=false())
     points: Mapped[int] = mapped_column(default=0, server_default="0")
     level: Mapped[int] = mapped_column(default=1, server_default="1")
+    # Onboarding: how many wizard steps are done (resume at the next), and the goals step.
+    onboarding_step: Mapped[int] = mapped_column(default=0, server_default="0")
+    goal: Mapped[str | None] = mapped_column(String(8))  # learn | mentor | both
+    interests: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
+    # Appearance, rendered into every page so the first paint is right.
+    theme: Mapped[str] = mapped_column(String(8), default="system", server_default="system")
+    reduced_motion: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, server_default=func.now()
@@ -84,6 +91,61 @@ class User(db.Model):
 
     def __repr__(self) -> str:
         return f"<User {self.clerk_id}>"
+
+
+NOTIFICATION_EVENTS = {
+    "replies": "Replies to my posts",
+    "mentions": "Mentions",
+    "direct_messages": "Direct messages",
+    "community_posts": "New posts in my communities",
+    "announcements": "Announcements",
+    "product_updates": "Product updates",
+}
+NOTIFICATION_CHANNELS = {"email": "Email", "in_app": "In-app"}
+DIGEST_FREQUENCIES = {"off": "Off", "daily": "Daily", "weekly": "Weekly"}
+# What a new user gets: everything personal on, marketing-ish email off.
+NOTIFICATION_DEFAULTS = {
+    "replies_email": True,
+    "replies_in_app": True,
+    "mentions_email": True,
+    "mentions_in_app": True,
+    "direct_messages_email": True,
+    "direct_messages_in_app": True,
+    "community_posts_email": False,
+    "community_posts_in_app": True,
+    "announcements_email": True,
+    "announcements_in_app": True,
+    "product_updates_email": False,
+    "product_updates_in_app": True,
+}
+
+
+class NotificationSettings(db.Model):
+    """One row per user: each event x channel switch, and the digest frequency."""
+
+    __tablename__ = "notification_settings"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    replies_email: Mapped[bool] = mapped_column(default=True, server_default=true())
+    replies_in_app: Mapped[bool] = mapped_column(default=True, server_default=true())
+    mentions_email: Mapped[bool] = mapped_column(default=True, server_default=true())
+    mentions_in_app: Mapped[bool] = mapped_column(default=True, server_default=true())
+    direct_messages_email: Mapped[bool] = mapped_column(default=True, server_default=true())
+    direct_messages_in_app: Mapped[bool] = mapped_column(default=True, server_default=true())
+    community_posts_email: Mapped[bool] = mapped_column(default=False, server_default=false())
+    community_posts_in_app: Mapped[bool] = mapped_column(default=True, server_default=true())
+    announcements_email: Mapped[bool] = mapped_column(default=True, server_default=true())
+    announcements_in_app: Mapped[bool] = mapped_column(default=True, server_default=true())
+    product_updates_email: Mapped[bool] = mapped_column(default=False, server_default=false())
+    product_updates_in_app: Mapped[bool] = mapped_column(default=True, server_default=true())
+    digest_frequency: Mapped[str] = mapped_column(String(8), default="weekly", server_default="weekly")
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow, server_default=func.now()
+    )
+
+    @staticmethod
+    def column(event: str, channel: str) -> str:
+        return f"{event}_{channel}"
 
 
 class WebhookEvent(db.Model):

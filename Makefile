@@ -1,0 +1,35 @@
+# Two commands: `make dev` serves Mentorly with a local Clerk emulator; `make test` runs the suite.
+# Both create .venv and install the project (from pyproject.toml) on first use.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: dev test install bench migrate clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+dev: $(STAMP)
+	$(BIN)/python -m mentorly.dev
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+migrate: $(STAMP)
+	$(BIN)/flask --app mentorly db upgrade
+
+bench: $(STAMP)
+	$(BIN)/python bench/webhook.py
+	$(BIN)/python bench/pages.py
+	$(BIN)/python bench/backfill.py
+	$(BIN)/python bench/soak.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis test-artifacts
