@@ -13,8 +13,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import jwt
 import psycopg
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from flask_migrate import downgrade, upgrade
 from sqlalchemy.engine import make_url
 from svix.webhooks import Webhook
@@ -29,6 +32,69 @@ DEFAULT_TEST_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 
 
+# The key pair the test apps trust for session tokens (networkless, through CLERK_JWT_KEY).
+TEST_SIGNING_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+TEST_JWT_KEY = (
+    TEST_SIGNING_KEY.public_key()
+    .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    .decode()
+)
+
+
+def make_session_token(sub: str, *, sid: str | None = None, lifetime: int = 60, key=None, **claims: Any) -> str:
+    """A Clerk-shaped v2 session token signed with the test key (or `key`)."""
+    now = int(datetime.now(UTC).timestamp())
+    payload = {
+        "sub": sub,
+        "sid": sid or f"sess_{uuid.uuid4().hex[:24]}",
+        "iss": "https://clerk.mentorly.test",
+        "azp": "http://localhost",
+        "iat": now,
+        "nbf": now - 5,
+        "exp": now + lifetime,
+        "jti": uuid.uuid4().hex[:20],
+        "v": 2,
+    }
+    payload.update(claims)
+    return jwt.encode(payload, key or TEST_SIGNING_KEY, algorithm="RS256", headers={"kid": "ins_test"})
+
+
+def clerk_user(clerk_id: str | None = None, *, email: str | None = None, updated_at: int | None = None, **fields: Any) -> dict[str, Any]:
+    """A Clerk User object as the Backend API or a webhook carries it."""
+    clerk_id = clerk_id or f"user_{uuid.uuid4().hex[:24]}"
+    now_ms = int(datetime.now(UTC).timestamp() * 1000)
+    email = email if email is not None else f"{clerk_id}@example.com"
+    user: dict[str, Any] = {
+        "object": "user",
+        "id": clerk_id,
+        "username": None,
+        "first_name": "Test",
+        "last_name": "User",
+        "image_url": "https://img.clerk.com/test",
+        "primary_email_address_id": "idn_primary" if email else None,
+        "email_addresses": [
+            {
+                "id": "idn_primary",
+                "object": "email_address",
+                "email_address": email,
+                "verification": {"status": "verified", "strategy": "email_code"},
+            }
+        ]
+        if email
+        else [],
+        "external_accounts": [],
+        "password_enabled": True,
+        "two_factor_enabled": False,
+        "created_at": now_ms,
+        "updated_at": updated_at or now_ms,
+        "last_sign_in_at": now_ms,
+        "last_active_at": now_ms,
+        "public_metadata": {},
+    }
+    user.update(fields)
+    return user
+
+
 def require(variable: str) -> bool:
     return os.environ.get(variable) == "1"
 
@@ -40,6 +106,7 @@ def base_config(database_url: str, tmp_path: Path, **extra: Any) -> dict[str, An
         "SECRET_KEY": "test-secret-key",
         "SQLALCHEMY_DATABASE_URI": database_url,
         "CLERK_WEBHOOK_SIGNING_SECRET": WEBHOOK_SECRET,
+        "CLERK_JWT_KEY": TEST_JWT_KEY,
         "WTF_CSRF_ENABLED": True,
     }
     config.update(extra)
@@ -127,6 +194,30 @@ def client(app):
 @pytest.fixture
 def runner(app):
     return app.test_cli_runner()
+
+
+@pytest.fixture
+def sign_in(app):
+    """`sign_in(client, onboarded=True, **clerk_fields) -> User`: a user row and a valid session cookie.
+
+    The row is stored through `sync_user_to_db`, as the webhook would; the cookie holds a token
+    signed with the key the test app trusts. `clerk_fields` override the Clerk User object.
+    """
+    from mentorly.users import sync_user_to_db
+
+    def sign_in(client, *, onboarded: bool = True, sid: str | None = None, **clerk_fields: Any):
+        with app.app_context():
+            user = sync_user_to_db(clerk_user(**clerk_fields))
+            user.is_onboarded = onboarded
+            user.onboarding_step = 4 if onboarded else 0
+            db.session.commit()
+            db.session.refresh(user)
+            db.session.expunge(user)
+        client.set_cookie("__session", make_session_token(user.clerk_id, sid=sid))
+        client.set_cookie("__client_uat", str(int(datetime.now(UTC).timestamp())))
+        return user
+
+    return sign_in
 
 
 # --- Webhooks -----------------------------------------------------------------------------------
