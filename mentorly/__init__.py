@@ -30,6 +30,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if config:
         app.config.from_mapping(config)
     configure_logging(app)
+    if app.config["MENTORLY_ENV"] == "production" and not app.config["CLERK_AUTHORIZED_PARTIES"]:
+        app.logger.warning("CLERK_AUTHORIZED_PARTIES is empty: session tokens' azp is not checked")
     register_extensions(app)
     register_blueprints(app)
     return app

@@ -14,11 +14,19 @@ from typing import Any, Callable
 from urllib.parse import urlencode, urlsplit
 
 from flask import current_app, g, redirect, render_template, request, url_for
+from sqlalchemy import select
 
 from ..clerk.client import ClerkNotFound, ClerkUnavailable, clerk_client
-from ..clerk.sessions import SessionTokenError, SessionTokenExpired, SessionVerifier, client_uat, token_from_request
+from ..clerk.sessions import (
+    SessionTokenError,
+    SessionTokenExpired,
+    SessionVerifier,
+    client_uat,
+    token_from_request,
+)
+from ..extensions import db
 from ..models import User
-from ..users import get_user_by_clerk_id, sync_user_to_db
+from ..users import sync_user_to_db
 
 log = logging.getLogger(__name__)
 
@@ -57,9 +65,9 @@ def safe_return_path(target: str | None, default: str = "/dashboard") -> str:
 
 def _signed_in_user(claims: dict[str, Any]) -> User | None:
     """The live row for the token's user, fetched from Clerk if the webhook has not come yet."""
-    user = get_user_by_clerk_id(claims["sub"])
+    user = db.session.execute(select(User).where(User.clerk_id == claims["sub"])).scalar_one_or_none()
     if user is not None:
-        return user
+        return None if user.is_deleted else user  # a tombstone never signs in again
     try:
         clerk_user = clerk_client().get_user(claims["sub"])
     except ClerkNotFound:
@@ -73,8 +81,8 @@ def _signed_in_user(claims: dict[str, Any]) -> User | None:
 def current_user() -> User | None:
     """The signed-in user for this request (cached on `g`); also sets `g.auth_state`.
 
-    `g.auth_state` is "signed-in", "refresh" (an expired token that ClerkJS can renew) or
-    "signed-out". Raises ClerkUnavailable if the user must be fetched and Clerk is down.
+    `g.auth_state` is "signed-in", "refresh" (no valid token, but the browser's Clerk client says
+    it is signed in, so ClerkJS can renew the token) or "signed-out". Raises ClerkUnavailable if the user must be fetched and Clerk is down.
     """
     if "auth_state" in g:
         return g.user
@@ -85,8 +93,7 @@ def current_user() -> User | None:
         try:
             claims = session_verifier().verify(token)
         except SessionTokenExpired:
-            g.auth_state = "refresh"
-            return None
+            pass  # ClerkJS can renew it if the browser's Clerk client is signed in (below)
         except SessionTokenError as exc:
             log.info("session token refused: %s", exc)
         else:
