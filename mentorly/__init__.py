@@ -5,14 +5,17 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Mapping
 
+from dotenv import load_dotenv
 from flask import Flask
 
 from .config import load_settings
 from .extensions import csrf, db, migrate
 from .logging import configure_logging
+from . import cli, security
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS = PROJECT_ROOT / "migrations"
@@ -20,9 +23,10 @@ MIGRATIONS = PROJECT_ROOT / "migrations"
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app; `config` overrides the environment (tests pass their database and keys)."""
+    load_dotenv(override=False)  # a .env file fills in what the environment does not set
     app = Flask(
         __name__,
-        instance_path=str(PROJECT_ROOT / "instance"),
+        instance_path=os.environ.get("MENTORLY_INSTANCE_PATH") or str(PROJECT_ROOT / "instance"),
         template_folder=str(PROJECT_ROOT / "templates"),
         static_folder=str(PROJECT_ROOT / "static"),
     )
@@ -34,6 +38,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         app.logger.warning("CLERK_AUTHORIZED_PARTIES is empty: session tokens' azp is not checked")
     register_extensions(app)
     register_blueprints(app)
+    security.init_app(app)
+    cli.init_app(app)
     return app
 
 

@@ -12,8 +12,6 @@ import secrets
 from pathlib import Path
 from typing import Any, Mapping
 
-from dotenv import load_dotenv
-
 ENVIRONMENTS = ("development", "testing", "production")
 DEFAULT_CLERK_API_URL = "https://api.clerk.com/v1"
 DEFAULT_CLERK_API_VERSION = "2026-05-12"
@@ -64,7 +62,6 @@ def _split(value: str) -> tuple[str, ...]:
 def load_settings(instance_path: Path, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Flask config keys from the environment; raises ConfigError in production when incomplete."""
     if environ is None:
-        load_dotenv(override=False)
         environ = os.environ
     env = environ.get("MENTORLY_ENV", "development").strip().lower()
     if env not in ENVIRONMENTS:
@@ -109,6 +106,8 @@ def load_settings(instance_path: Path, environ: Mapping[str, str] | None = None)
         "TRUST_PROXY": int(get("TRUST_PROXY") or 0),
         "LOG_FORMAT": (get("LOG_FORMAT") or "text").lower(),
         "WEBHOOK_RETENTION_DAYS": int(get("WEBHOOK_RETENTION_DAYS") or 30),
+        # The production security headers, on in production; SECURITY_HEADERS=1 tries them elsewhere.
+        "SECURITY_HEADERS": production or get("SECURITY_HEADERS") in ("1", "true", "yes"),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": production,

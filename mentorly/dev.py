@@ -19,7 +19,7 @@ from pathlib import Path
 
 from flask_migrate import upgrade
 
-from . import MIGRATIONS, PROJECT_ROOT, create_app
+from . import MIGRATIONS, create_app
 from .config import EMULATOR_HOST, EMULATOR_PORT
 
 
@@ -51,10 +51,11 @@ def main() -> None:
         env["CLERK_API_URL"] = f"{emulator_url}/v1"
     os.environ.update(env)
 
-    with create_app().app_context():
+    app = create_app()
+    with app.app_context():
         upgrade(directory=str(MIGRATIONS))
 
-    state_dir = Path(PROJECT_ROOT / "instance" / "emulator")
+    state_dir = Path(app.instance_path) / "emulator"
     emulator = subprocess.Popen(
         [
             sys.executable, "-m", "mentorly.emulator",
