@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import enum
 import logging
+import weakref
 from datetime import datetime
 from functools import cache
 from typing import Any, Callable, TypeVar
 
-from sqlalchemy import Connection, Engine, and_, case, func, or_, select, update
+from sqlalchemy import Connection, CursorResult, Dialect, Engine, and_, bindparam, case, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, StatementError
 
 from .clerk.objects import ClerkUser, parse_user
 from .extensions import db
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 users = User.__table__
 
 T = TypeVar("T")
+HAND_OVER_ATTEMPTS = 5
 
 
 class SyncResult(enum.StrEnum):
@@ -57,6 +59,75 @@ def _insert(dialect: str):
 def _later(new, old):
     """The later of two nullable timestamps, portable to SQLite (where max() of NULL is NULL)."""
     return case((new.is_(None), old), (old.is_(None), new), (new > old, new), else_=old)
+
+
+class DriverStatement:
+    """A Core INSERT compiled once for one dialect and run through `exec_driver_sql`.
+
+    Executing a Core construct walks its cache key and rebuilds its parameters on every call;
+    for the webhook's two inserts that was about a third of the handler's CPU. Here the statement
+    stays defined once, as Core (which SQLite still executes as is), and each call fills in only
+    what Core would: the Python-side column defaults and the types' bind processing (JSON, for
+    instance). It runs on the engine connection, so errors are still SQLAlchemy's
+    (IntegrityError, OperationalError...) and a lost connection still invalidates the pool.
+    """
+
+    def __init__(self, statement: Any, dialect: Dialect, keys: tuple[str, ...]):
+        compiled = statement.compile(dialect=dialect, column_keys=list(keys))
+        if compiled.positional or compiled.update_prefetch or compiled.literal_execute_params or compiled.post_compile_params:
+            raise ValueError("this statement needs Core's per-execution processing")
+        self.sql = compiled.string
+        self.defaults = tuple((column.key, column.default) for column in compiled.insert_prefetch)
+        if any(default is None or not (default.is_scalar or default.is_callable) for _, default in self.defaults):
+            raise ValueError("only scalar and plain callable defaults can be filled in here")
+        known = set(keys) | {key for key, _ in self.defaults}
+        if not set(compiled.binds) <= known:
+            raise ValueError(f"unexpected parameters: {sorted(set(compiled.binds) - known)}")
+        processors = []
+        for name, bind in compiled.binds.items():
+            process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            if process is not None:
+                processors.append((name, process))
+        self.processors = tuple(processors)
+
+    def execute(self, conn: Connection, values: dict[str, Any]) -> CursorResult:
+        params = dict(values)
+        for key, default in self.defaults:
+            params[key] = default.arg if default.is_scalar else default.arg(None)
+        try:
+            for key, process in self.processors:
+                params[key] = process(params[key])
+        except Exception as exc:  # as Core reports a value it cannot send
+            raise StatementError(f"({type(exc).__name__}) {exc}", self.sql, params, exc) from exc
+        return conn.exec_driver_sql(self.sql, params)
+
+
+_driver_statements: weakref.WeakKeyDictionary[Dialect, dict[Any, DriverStatement | bool]] = weakref.WeakKeyDictionary()
+
+
+def execute_insert(conn: Connection, build: Callable[[str], Any], values: dict[str, Any]) -> CursorResult:
+    """Run the INSERT `build(dialect name)` with `values` (always the same keys for one `build`).
+
+    On PostgreSQL the statement is compiled once per engine (see DriverStatement); elsewhere it
+    is executed as Core.
+    """
+    dialect = conn.dialect
+    if dialect.name != "postgresql" or dialect.paramstyle != "pyformat":
+        return conn.execute(build(dialect.name), values)
+    statements = _driver_statements.get(dialect)
+    if statements is None:
+        statements = _driver_statements.setdefault(dialect, {})
+    key = (build, tuple(values))
+    statement = statements.get(key)
+    if statement is None:
+        try:
+            statement = DriverStatement(build(dialect.name), dialect, tuple(values))
+        except ValueError:
+            statement = False  # not one this shortcut can run: Core it is, every time
+        statements[key] = statement
+    if statement is False:
+        return conn.execute(build(dialect.name), values)
+    return statement.execute(conn, values)
 
 
 @cache
@@ -149,7 +220,7 @@ def upsert_clerk_user(conn: Connection, user: ClerkUser, *, hand_over: bool = Fa
     params = user.row()
     params["created_at"] = now
     params["updated_at"] = now
-    applied = conn.execute(_upsert_statement(conn.dialect.name), params).first()
+    applied = execute_insert(conn, _upsert_statement, params).first()
     return SyncResult.APPLIED if applied is not None else SyncResult.STALE
 
 
@@ -162,27 +233,43 @@ def tombstone_user(conn: Connection, clerk_id: str) -> None:
     )
 
 
+@cache
+def _last_active_statement():
+    at = bindparam("active_at", type_=users.c.last_active_at.type)
+    current = users.c.last_active_at
+    return (
+        update(users)
+        .where(users.c.clerk_id == bindparam("subject_id"), users.c.deleted_at.is_(None))
+        .values(last_active_at=case((current.is_(None), at), (at > current, at), else_=current))
+    )
+
+
 def raise_last_active(conn: Connection, clerk_id: str, at: datetime) -> bool:
     """Move `last_active_at` forward (never back); False when there is no live row."""
-    result = conn.execute(
-        update(users)
-        .where(users.c.clerk_id == clerk_id, users.c.deleted_at.is_(None))
-        .values(last_active_at=_later(at, users.c.last_active_at))
-    )
+    result = conn.execute(_last_active_statement(), {"subject_id": clerk_id, "active_at": at})
     return result.rowcount > 0
 
 
 def run_with_hand_over(engine: Engine, work: Callable[[Connection, bool], T]) -> T:
     """Run `work` in a transaction; on a unique-identity clash, once more with hand-over on.
 
-    Keeping the hand-over off the first attempt keeps the common path to one statement.
+    Keeping the hand-over off the first attempt keeps the common path to one statement. A
+    hand-over can still clash with a concurrent writer that took the value after our statement
+    started; each retry sees that writer's commit, so a few attempts settle it.
     """
     try:
         with engine.begin() as conn:
             return work(conn, False)
     except IntegrityError:
-        with engine.begin() as conn:
-            return work(conn, True)
+        pass
+    for attempt in range(HAND_OVER_ATTEMPTS):
+        try:
+            with engine.begin() as conn:
+                return work(conn, True)
+        except IntegrityError:
+            if attempt == HAND_OVER_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
 
 
 # --- The account functions (the names the rest of Mentorly calls) ---------------------------

@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from ..clerk.objects import (
@@ -31,7 +31,14 @@ from ..clerk.objects import (
     storable,
 )
 from ..models import WebhookEvent, utcnow
-from ..users import SyncResult, raise_last_active, run_with_hand_over, tombstone_user, upsert_clerk_user
+from ..users import (
+    SyncResult,
+    execute_insert,
+    raise_last_active,
+    run_with_hand_over,
+    tombstone_user,
+    upsert_clerk_user,
+)
 
 log = logging.getLogger(__name__)
 events = WebhookEvent.__table__
@@ -84,7 +91,10 @@ def _apply(conn: Connection, event_type: str, data: Any, envelope: dict[str, Any
         user_id = clerk_id(data, "user_id")
         # Current payloads embed the user: a sign-in before user.created still yields a row.
         if isinstance(data.get("user"), dict):
-            upsert_clerk_user(conn, parse_user(data["user"]), hand_over=hand_over)
+            embedded = parse_user(data["user"])
+            if embedded.clerk_id != user_id:
+                raise ClerkObjectError("the embedded user is not the session's user_id")
+            upsert_clerk_user(conn, embedded, hand_over=hand_over)
         active_ms = millis(data, "last_active_at") or envelope_millis(envelope.get("timestamp"))
         if active_ms is None:
             raise ClerkObjectError("session has no last_active_at")
@@ -97,12 +107,20 @@ def _apply(conn: Connection, event_type: str, data: Any, envelope: dict[str, Any
 def _record_failure(engine: Engine, row: dict[str, Any], reason: str) -> Outcome:
     row = dict(row, status="failed", error=reason[:2000], processed_at=utcnow())
     with engine.begin() as conn:
-        claimed = conn.execute(_claim_statement(conn.dialect.name), row).first()
+        claimed = execute_insert(conn, _claim_statement, row).first()
     return Outcome("failed" if claimed else "duplicate", row["clerk_id"], reason)
 
 
 def process_event(engine: Engine, svix_id: str, body: str, envelope: dict[str, Any]) -> Outcome:
     """Record and apply one verified delivery. Raises TransientError if the database is down."""
+    try:
+        return _process_event(engine, svix_id, body, envelope)
+    except (OperationalError, DisconnectionError, PoolTimeoutError) as exc:
+        # The database went away while a failure was being recorded.
+        raise TransientError(str(exc).splitlines()[0]) from exc
+
+
+def _process_event(engine: Engine, svix_id: str, body: str, envelope: dict[str, Any]) -> Outcome:
     event_type = _short(envelope.get("type"), 100) or ""
     data = envelope.get("data")
     row = {
@@ -117,7 +135,7 @@ def process_event(engine: Engine, svix_id: str, body: str, envelope: dict[str, A
     }
 
     def work(conn: Connection, hand_over: bool) -> Outcome:
-        claimed = conn.execute(_claim_statement(conn.dialect.name), dict(row, processed_at=utcnow())).first()
+        claimed = execute_insert(conn, _claim_statement, dict(row, processed_at=utcnow())).first()
         if claimed is None:
             return Outcome("duplicate", row["clerk_id"])
         status, reason = _apply(conn, event_type, data, envelope, hand_over)
@@ -133,6 +151,10 @@ def process_event(engine: Engine, svix_id: str, body: str, envelope: dict[str, A
         return _record_failure(engine, row, f"invalid {event_type} payload: {exc}")
     except (OperationalError, DisconnectionError, PoolTimeoutError) as exc:
         raise TransientError(str(exc).splitlines()[0]) from exc
+    except IntegrityError as exc:
+        # Hand-over cleared every holder of this email/username, yet a concurrent delivery took
+        # it again before we committed: a race, not a poison message. Svix's retry settles it.
+        raise TransientError("email or username taken by a concurrent delivery") from exc
     except DBAPIError as exc:
         if exc.connection_invalidated:
             raise TransientError(str(exc).splitlines()[0]) from exc

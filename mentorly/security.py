@@ -1,0 +1,108 @@
+"""Production hardening: the proxy in front, the security headers, the cookie flags.
+
+`init_app` is called by the factory. What it does depends on the settings:
+- TRUST_PROXY=N (N > 0): the app sits behind N reverse proxies; ProxyFix takes the client
+  address, scheme, host and port from the X-Forwarded-* headers they set (and trusts no more
+  than N hops, so a client cannot forge them).
+- every environment: `X-Content-Type-Options: nosniff` and `Referrer-Policy`, which cannot
+  break anything;
+- production: a Content-Security-Policy (our own origin plus Clerk's Frontend API host),
+  `frame-ancestors 'none'`, HSTS, and every cookie the app sets marked Secure (with SameSite).
+  SECURITY_HEADERS=1 turns the production set on elsewhere (to try it locally).
+
+Our own templates use neither inline scripts nor inline styles, so `style-src 'self'` holds for
+every page that does not load ClerkJS. Clerk's components style themselves at run time
+(CSS-in-JS), which Clerk documents as needing `style-src 'unsafe-inline'`: the pages that load
+ClerkJS (sign-in, the session refresh page) get that one relaxation and nothing else.
+"""
+
+from __future__ import annotations
+
+from flask import Flask, Response, current_app
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from .clerk.sessions import frontend_api_url
+
+CLERK_IMAGES = "https://img.clerk.com"
+# Clerk's bot protection (Cloudflare Turnstile) runs inside the sign-in form when enabled.
+CLERK_BOT_PROTECTION = "https://challenges.cloudflare.com"
+# A script ClerkJS's loader leaves in the page: how we recognise a page that mounts Clerk's UI.
+CLERK_SCRIPT_MARKER = b"/npm/@clerk/"
+HSTS = "max-age=31536000; includeSubDomains"
+
+
+def content_security_policy(publishable_key: str, *, clerk_ui: bool = False) -> str:
+    """The CSP for one response; `clerk_ui` for pages that load ClerkJS."""
+    fapi = frontend_api_url(publishable_key)
+    directives = {
+        "default-src": ["'self'"],
+        "script-src": ["'self'", fapi, CLERK_BOT_PROTECTION],
+        "connect-src": ["'self'", fapi],
+        "img-src": ["'self'", CLERK_IMAGES, "data:"],
+        "frame-src": ["'self'", fapi, CLERK_BOT_PROTECTION],
+        "worker-src": ["'self'", "blob:"],
+        "style-src": ["'self'", "'unsafe-inline'"] if clerk_ui else ["'self'"],
+        "font-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+    return "; ".join(f"{name} {' '.join(sources)}" for name, sources in directives.items())
+
+
+def _strict(app: Flask) -> bool:
+    return app.config.get("MENTORLY_ENV") == "production" or bool(app.config.get("SECURITY_HEADERS"))
+
+
+def _loads_clerk(response: Response) -> bool:
+    if response.mimetype != "text/html" or response.direct_passthrough or response.is_streamed:
+        return False
+    return CLERK_SCRIPT_MARKER in response.get_data()
+
+
+def _secure_cookies(response: Response) -> None:
+    """Every cookie set in production goes over HTTPS only, and not on cross-site requests."""
+    cookies = response.headers.getlist("Set-Cookie")
+    if not cookies:
+        return
+    fixed = []
+    for cookie in cookies:
+        attributes = {part.strip().split("=", 1)[0].lower() for part in cookie.split(";")[1:]}
+        if "secure" not in attributes:
+            cookie += "; Secure"
+        if "samesite" not in attributes:
+            cookie += "; SameSite=Lax"
+        fixed.append(cookie)
+    del response.headers["Set-Cookie"]
+    for cookie in fixed:
+        response.headers.add("Set-Cookie", cookie)
+
+
+def add_security_headers(response: Response) -> Response:
+    app = current_app
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+    if not _strict(app):
+        return response
+    response.headers.setdefault(
+        "Content-Security-Policy",
+        content_security_policy(app.config["CLERK_PUBLISHABLE_KEY"], clerk_ui=_loads_clerk(response)),
+    )
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Strict-Transport-Security", HSTS)
+    response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()")
+    _secure_cookies(response)
+    return response
+
+
+def init_app(app: Flask) -> None:
+    hops = int(app.config.get("TRUST_PROXY") or 0)
+    if hops > 0:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)  # type: ignore[method-assign]
+    if _strict(app):
+        app.config["SESSION_COOKIE_SECURE"] = True
+        app.config["SESSION_COOKIE_HTTPONLY"] = True
+        app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+        app.config["PREFERRED_URL_SCHEME"] = "https"
+    app.after_request(add_security_headers)

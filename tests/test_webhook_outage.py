@@ -1,0 +1,196 @@
+"""The database goes away: 503 and nothing written; when it is back, Svix's retry applies.
+
+A small TCP forwarder sits between the app and PostgreSQL. Closing it drops every open
+connection and refuses new ones, exactly as a restarting or unreachable server would.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+
+import pytest
+from sqlalchemy import event as sa_event
+from sqlalchemy.engine import make_url
+
+from mentorly.extensions import db
+
+from .conftest import dispose, make_migrated_app
+from .webhook_support import all_events, all_users, clerk_user, event, event_row, user_row
+
+
+class Forwarder:
+    """127.0.0.1:<port> -> PostgreSQL, which can be cut and restored on the same port."""
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self.target = (target_host, target_port)
+        self.port = 0
+        self._listener: socket.socket | None = None
+        self._sockets: set[socket.socket] = set()
+        self._lock = threading.Lock()
+        self._stopped = threading.Event()
+        self._accepting: threading.Thread | None = None
+
+    def open(self) -> None:
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(64)
+        listener.settimeout(0.05)
+        self.port = listener.getsockname()[1]
+        self._listener = listener
+        self._stopped.clear()
+        self._accepting = threading.Thread(target=self._accept, args=(listener,), daemon=True)
+        self._accepting.start()
+
+    def close(self) -> None:
+        """Refuse new connections and cut every open one."""
+        self._stopped.set()
+        if self._accepting is not None:
+            self._accepting.join(timeout=5)
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+        with self._lock:
+            sockets, self._sockets = self._sockets, set()
+        for sock in sockets:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            sock.close()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while not self._stopped.is_set():
+            try:
+                client, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(self.target, timeout=5)
+            except OSError:
+                client.close()
+                continue
+            upstream.settimeout(None)
+            client.settimeout(None)
+            with self._lock:
+                self._sockets.update((client, upstream))
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while chunk := source.recv(65536):
+                sink.sendall(chunk)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, sink):
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+
+@pytest.fixture
+def forwarder(postgres_url):
+    url = make_url(postgres_url)
+    proxy = Forwarder(url.host or "127.0.0.1", url.port or 5432)
+    proxy.open()
+    yield proxy
+    proxy.close()
+
+
+@pytest.fixture
+def outage_app(postgres_url, forwarder, tmp_path):
+    url = make_url(postgres_url).set(host="127.0.0.1", port=forwarder.port)
+    app = make_migrated_app(url.render_as_string(hide_password=False), tmp_path)
+    yield app
+    dispose(app)
+
+
+def delivery(clerk_id: str = "user_outage") -> dict:
+    return event("user.created", clerk_user(clerk_id, email="outage@example.org", username="outage"))
+
+
+def test_database_unreachable_gives_503_then_the_retry_applies(outage_app, forwarder, svix):
+    client = outage_app.test_client()
+    forwarder.close()
+    for _ in range(2):  # Svix retries immediately, then after 5 seconds
+        response = svix.post(client, delivery(), msg_id="msg_outage")
+        assert response.status_code == 503, response.get_data(as_text=True)
+        assert response.headers["Retry-After"]
+        assert "retry" in response.get_json()["error"]
+    forwarder.open()
+    assert all_users(outage_app) == [] and all_events(outage_app) == []
+
+    response = svix.post(client, delivery(), msg_id="msg_outage")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "applied"}
+    user = user_row(outage_app, "user_outage")
+    assert (user.email, user.username) == ("outage@example.org", "outage")
+    assert event_row(outage_app, "msg_outage").status == "applied"
+
+
+def test_a_server_restart_between_deliveries_is_invisible(outage_app, forwarder, svix):
+    client = outage_app.test_client()
+    assert svix.post(client, delivery("user_before"), msg_id="msg_before").status_code == 200
+    forwarder.close()  # pooled connections die
+    forwarder.open()
+    response = svix.post(client, event("user.created", clerk_user("user_after")), msg_id="msg_after")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "applied"}
+    assert {u.clerk_id for u in all_users(outage_app)} == {"user_before", "user_after"}
+
+
+def test_connection_lost_mid_transaction_leaves_nothing_half_written(outage_app, forwarder, svix):
+    """The event is claimed, then the connection dies before the user is written."""
+    client = outage_app.test_client()
+    cut = {"done": False}
+
+    def cut_before_user_write(conn, cursor, statement, parameters, context, executemany):
+        if not cut["done"] and statement.lstrip().upper().startswith("INSERT INTO USERS"):
+            cut["done"] = True
+            forwarder.close()
+
+    with outage_app.app_context():
+        engine = db.engine
+    sa_event.listen(engine, "before_cursor_execute", cut_before_user_write)
+    try:
+        response = svix.post(client, delivery(), msg_id="msg_cut")
+    finally:
+        sa_event.remove(engine, "before_cursor_execute", cut_before_user_write)
+    assert cut["done"], "the connection was never cut"
+    assert response.status_code == 503, response.get_data(as_text=True)
+
+    forwarder.open()
+    # The claim of the webhook_events row was rolled back with everything else.
+    assert all_events(outage_app) == [] and all_users(outage_app) == []
+    response = svix.post(client, delivery(), msg_id="msg_cut")
+    assert response.get_json() == {"status": "applied"}
+    assert event_row(outage_app, "msg_cut").status == "applied"
+    assert user_row(outage_app, "user_outage").email == "outage@example.org"
+
+
+def test_healthz_follows_the_database(outage_app, forwarder):
+    client = outage_app.test_client()
+    assert client.get("/healthz").status_code == 200
+    forwarder.close()
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    forwarder.open()
+    assert client.get("/healthz").get_json()["status"] == "ok"
+
+
+def test_a_503_body_is_still_checked_first(outage_app, forwarder, svix):
+    """A bad signature is refused with 400 even while the database is down: no retry invited."""
+    client = outage_app.test_client()
+    forwarder.close()
+    body = json.dumps(delivery())
+    headers = svix.headers(body, "msg_bad")
+    headers["svix-signature"] = "v1,bad"
+    assert client.post("/api/webhooks/clerk", data=body, headers=headers).status_code == 400
