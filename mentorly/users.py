@@ -18,9 +18,9 @@ from datetime import datetime
 from functools import cache
 from typing import Any, Callable, TypeVar
 
-from sqlalchemy import Connection, CursorResult, Dialect, Engine, and_, bindparam, case, func, or_, select, update
+from sqlalchemy import Connection, Dialect, Engine, and_, bindparam, case, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError, StatementError
+from sqlalchemy.exc import DBAPIError, IntegrityError, StatementError
 
 from .clerk.objects import ClerkUser, parse_user
 from .extensions import db
@@ -62,14 +62,17 @@ def _later(new, old):
 
 
 class DriverStatement:
-    """A Core INSERT compiled once for one dialect and run through `exec_driver_sql`.
+    """A Core INSERT ... RETURNING compiled once for one dialect and run on the driver connection.
 
-    Executing a Core construct walks its cache key and rebuilds its parameters on every call;
-    for the webhook's two inserts that was about a third of the handler's CPU. Here the statement
-    stays defined once, as Core (which SQLite still executes as is), and each call fills in only
-    what Core would: the Python-side column defaults and the types' bind processing (JSON, for
-    instance). It runs on the engine connection, so errors are still SQLAlchemy's
-    (IntegrityError, OperationalError...) and a lost connection still invalidates the pool.
+    The webhook runs two inserts per delivery. Executed as Core, each one walks its cache key,
+    rebuilds its parameters and builds a result object around the cursor: together about as much
+    CPU as the database driver itself. Here the statement stays defined once, as Core (which
+    SQLite still executes as is), and each call does only what Core would do for it: fill in the
+    Python-side column defaults, apply the types' bind processing (JSON, for instance), send the
+    SQL with the driver, and raise the error SQLAlchemy would raise (IntegrityError,
+    OperationalError..., invalidating the connection when it is lost). It runs inside the
+    caller's transaction on the same pooled connection; SQLAlchemy's execution events and echo
+    do not see these two statements.
     """
 
     def __init__(self, statement: Any, dialect: Dialect, keys: tuple[str, ...]):
@@ -90,7 +93,8 @@ class DriverStatement:
                 processors.append((name, process))
         self.processors = tuple(processors)
 
-    def execute(self, conn: Connection, values: dict[str, Any]) -> CursorResult:
+    def first(self, conn: Connection, values: dict[str, Any]) -> tuple[Any, ...] | None:
+        """Execute with `values`; the first row returned, or None."""
         params = dict(values)
         for key, default in self.defaults:
             params[key] = default.arg if default.is_scalar else default.arg(None)
@@ -99,21 +103,33 @@ class DriverStatement:
                 params[key] = process(params[key])
         except Exception as exc:  # as Core reports a value it cannot send
             raise StatementError(f"({type(exc).__name__}) {exc}", self.sql, params, exc) from exc
-        return conn.exec_driver_sql(self.sql, params)
+        dialect = conn.dialect
+        pooled = conn.connection
+        try:
+            with pooled.driver_connection.cursor() as cursor:
+                cursor.execute(self.sql, params)
+                return cursor.fetchone()
+        except dialect.loaded_dbapi.Error as exc:
+            lost = dialect.is_disconnect(exc, pooled.dbapi_connection, None)
+            if lost and not conn.invalidated:
+                conn.invalidate(exc)
+            raise DBAPIError.instance(
+                self.sql, params, exc, dialect.loaded_dbapi.Error, connection_invalidated=lost, dialect=dialect
+            ) from exc
 
 
 _driver_statements: weakref.WeakKeyDictionary[Dialect, dict[Any, DriverStatement | bool]] = weakref.WeakKeyDictionary()
 
 
-def execute_insert(conn: Connection, build: Callable[[str], Any], values: dict[str, Any]) -> CursorResult:
-    """Run the INSERT `build(dialect name)` with `values` (always the same keys for one `build`).
+def insert_returning(conn: Connection, build: Callable[[str], Any], values: dict[str, Any]) -> tuple[Any, ...] | None:
+    """Run the INSERT ... RETURNING `build(dialect name)` with `values`; its first row or None.
 
-    On PostgreSQL the statement is compiled once per engine (see DriverStatement); elsewhere it
-    is executed as Core.
+    `values` has the same keys on every call for one `build`. On PostgreSQL with psycopg the
+    statement is compiled once per engine (see DriverStatement); elsewhere it runs as Core.
     """
     dialect = conn.dialect
-    if dialect.name != "postgresql" or dialect.paramstyle != "pyformat":
-        return conn.execute(build(dialect.name), values)
+    if dialect.name != "postgresql" or dialect.driver != "psycopg" or dialect.paramstyle != "pyformat":
+        return conn.execute(build(dialect.name), values).first()
     statements = _driver_statements.get(dialect)
     if statements is None:
         statements = _driver_statements.setdefault(dialect, {})
@@ -126,8 +142,8 @@ def execute_insert(conn: Connection, build: Callable[[str], Any], values: dict[s
             statement = False  # not one this shortcut can run: Core it is, every time
         statements[key] = statement
     if statement is False:
-        return conn.execute(build(dialect.name), values)
-    return statement.execute(conn, values)
+        return conn.execute(build(dialect.name), values).first()
+    return statement.first(conn, values)
 
 
 @cache
@@ -178,7 +194,9 @@ def _hand_over_identity(conn: Connection, user: ClerkUser) -> None:
         result = conn.execute(
             update(users)
             .where(
-                func.lower(col) == value.lower(),
+                # The database lowers both sides, as its unique index does (SQLite's lower()
+                # is ASCII-only; Python's str.lower() is not).
+                func.lower(col) == func.lower(value),
                 users.c.clerk_id != user.clerk_id,
                 users.c.deleted_at.is_(None),
             )
@@ -220,7 +238,7 @@ def upsert_clerk_user(conn: Connection, user: ClerkUser, *, hand_over: bool = Fa
     params = user.row()
     params["created_at"] = now
     params["updated_at"] = now
-    applied = execute_insert(conn, _upsert_statement, params).first()
+    applied = insert_returning(conn, _upsert_statement, params)
     return SyncResult.APPLIED if applied is not None else SyncResult.STALE
 
 

@@ -80,6 +80,7 @@ class EmulatorProcess:
         self.token_lifetime = token_lifetime
         self.retry_delays = retry_delays
         self.port = port or free_port()
+        self._port_given = port is not None
         self.secret_key = secret_key
         self.webhook_secret = webhook_secret
         self.process: subprocess.Popen | None = None
@@ -137,6 +138,17 @@ class EmulatorProcess:
         return command
 
     def start(self, timeout: float = 20.0) -> "EmulatorProcess":
+        for attempt in range(3):
+            try:
+                return self._start(timeout)
+            except EmulatorError as exc:
+                # Another process may take the free port between our check and the bind.
+                if self._port_given or "Address already in use" not in str(exc) or attempt == 2:
+                    raise
+                self.port = free_port()
+        return self
+
+    def _start(self, timeout: float) -> "EmulatorProcess":
         self.state_dir.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ, MENTORLY_ENV="development", PYTHONUNBUFFERED="1")
         log = open(self._log_path, "ab")

@@ -17,6 +17,7 @@ from .conftest import dispose, make_migrated_app
 users = User.__table__
 CLERK_COLUMNS = ("clerk_id", "email", "email_verified", "username", "first_name", "last_name", "image_url",
                  "password_enabled", "two_factor_enabled", "clerk_updated_at")
+EMAIL, FIRST_NAME = 0, 3  # positions in a `rows()` value (the clerk id is the key)
 
 
 @pytest.fixture
@@ -143,10 +144,10 @@ def test_backfill_ten_thousand_users_then_nothing_then_only_the_changes(postgres
     assert touched == set(changed_at_clerk) | set(new_at_clerk)
     stored = rows(app)
     for user_id in changed_at_clerk:
-        assert stored[user_id][4] == "Renamed"
+        assert stored[user_id][FIRST_NAME] == "Renamed"
     for user_id in newer_here:
-        assert stored[user_id] == stored_before[user_id] and stored[user_id][4] == "Newer"
-    assert stored[deleted_here][-1] is True and stored[deleted_here][1] is None
+        assert stored[user_id] == stored_before[user_id] and stored[user_id][FIRST_NAME] == "Newer"
+    assert stored[deleted_here][-1] is True and stored[deleted_here][EMAIL] is None
     with app.app_context():
         assert db.session.scalar(select(User.bio).where(User.clerk_id == kept_bio)) == "Mentor of mentors"
 
@@ -189,8 +190,8 @@ def test_dry_run_writes_nothing_and_prune_tombstones_only_what_clerk_deleted(dat
     assert found["pruned"] == 4 and found["updated"] == 1 and found["unchanged"] == 1_195
     after = rows(app)
     assert [user_id for user_id, row in after.items() if row[-1]] == ids[100:104]
-    assert all(after[user_id][1] is None for user_id in ids[100:104])  # personal data cleared
-    assert after[ids[0]][4] == "Changed"
+    assert all(after[user_id][EMAIL] is None for user_id in ids[100:104])  # personal data cleared
+    assert after[ids[0]][FIRST_NAME] == "Changed"
 
 
 def test_prune_refuses_when_clerk_lists_far_fewer_users(database_url, make_app, emulator):
@@ -223,29 +224,32 @@ def _interrupt_after(emulator, pages: int, **fault):
     return on_page
 
 
-@pytest.mark.parametrize("fault", [
-    {"mode": "error", "count": 5},
-    {"mode": "rate_limit", "count": 5, "retry_after": 30},
-], ids=["server-error", "rate-limit-beyond-budget"])
-def test_an_interrupted_run_resumes_to_the_same_rows(database_url, make_app, emulator, fault):
+@pytest.mark.parametrize("fault,database", [
+    ({"mode": "error", "count": 5}, "sqlite"),
+    ({"mode": "error", "count": 5}, "postgresql"),
+    ({"mode": "rate_limit", "count": 5, "retry_after": 30}, "postgresql"),
+], ids=["server-error-sqlite", "server-error-postgresql", "rate-limit-beyond-budget-postgresql"])
+def test_an_interrupted_run_resumes_to_the_same_rows(request, tmp_path, make_app, emulator, fault, database):
     emulator.bulk_create_users(2_300)
-    app = make_app(database_url)
+    url = f"sqlite:///{tmp_path / 'resume.db'}" if database == "sqlite" else request.getfixturevalue("postgres_url")
+    app = make_app(url)
     config = app.config
     client = ClerkClient(config["CLERK_API_URL"], config["CLERK_SECRET_KEY"], config["CLERK_API_VERSION"])
     with app.app_context():
         run = Backfill(db.engine, client, retries=0, max_wait=1.0, echo=lambda line: None,
                        on_page=_interrupt_after(emulator, 2, **fault))
         report = run.run()
+        # Stopped part-way: the fault hits the page after the one being prefetched at the time.
         assert not report.complete and report.interrupted
-        assert report.listed == 1_000 and report.created == 1_000
+        assert report.listed in (1_000, 1_500) and report.created == report.listed
         checkpoint = latest_checkpoint(db.engine)
-        assert checkpoint.finished_at is None and checkpoint.listed == 1_000 and checkpoint.cursor
-    assert len(rows(app)) == 1_000
+        assert checkpoint.finished_at is None and checkpoint.listed == report.listed and checkpoint.cursor
+    assert len(rows(app)) == report.listed
     emulator.clear_faults()
 
     result = backfill(app)
     assert result.exit_code == 0, result.output
-    assert "Resuming the backfill" in result.output and "after 1000 users" in result.output
+    assert "Resuming the backfill" in result.output and f"after {report.listed} users" in result.output
     assert counts(result.output) == {"created": 2_300, "updated": 0, "unchanged": 0, "stale": 0, "failed": 0}
     assert "2300 users listed" in result.output
     resumed = rows(app)
@@ -286,15 +290,14 @@ def test_resume_survives_the_cursor_user_being_deleted_at_clerk(database_url, ma
     with app.app_context():
         report = Backfill(db.engine, client, retries=0, echo=lambda line: None,
                           on_page=_interrupt_after(emulator, 1, mode="error", count=3)).run()
-        assert report.listed == 500 and not report.complete
+        assert report.listed in (500, 1_000) and not report.complete
         cursor = latest_checkpoint(db.engine).cursor.split(",")
     emulator.clear_faults()
     assert emulator.api("DELETE", f"/users/{cursor[-1]}").status_code == 200
 
     result = backfill(app)
     assert result.exit_code == 0, result.output
-    found = counts(result.output)
-    # The user before the deleted cursor is read again and recognised as unchanged.
-    assert found["created"] == 1_199 and found["unchanged"] == 1
+    # Clerk refuses the deleted cursor; the id before it serves, and nothing is skipped.
+    assert counts(result.output) == {"created": 1_200, "updated": 0, "unchanged": 0, "stale": 0, "failed": 0}
     assert set(rows(app)) == {user["id"] for user in clerk_users(emulator)} | {cursor[-1]}
 

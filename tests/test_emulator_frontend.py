@@ -293,3 +293,16 @@ def test_cookie_jar_sees_emulator_cookies_on_any_port_of_the_host(emulator):
     prepared = requests.Request("GET", f"{APP}/dashboard").prepare()
     prepared.prepare_cookies(http.cookies)
     assert "__session=" in prepared.headers["Cookie"]
+
+
+def test_signing_in_again_in_the_same_browser_ends_the_previous_session(emulator):
+    first_user = emulator.create_user()
+    second_user = emulator.create_user()
+    http = browser()
+    http.post(f"{emulator.url}/sign-in", data={"action": "pick", "user_id": first_user["id"]}, allow_redirects=False)
+    first = verify_token(emulator, http.cookies["__session"])
+    http.post(f"{emulator.url}/sign-in", data={"action": "pick", "user_id": second_user["id"]}, allow_redirects=False)
+    second = verify_token(emulator, http.cookies["__session"])
+    assert second["sub"] == second_user["id"] and second["sid"] != first["sid"]
+    assert emulator.api("GET", f"/sessions/{first['sid']}").json()["status"] == "ended"
+    assert http.get(f"{emulator.url}/v1/client", timeout=5).json()["response"]["last_active_session_id"] == second["sid"]

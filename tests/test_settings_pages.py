@@ -211,9 +211,8 @@ def test_posting_someone_elses_id_changes_only_the_signed_in_user(app, client, m
     victim = member(victim_client, username="victim_user")
     me = member(client, username="attacker_user")
     token = csrf_token(client)
-    data = profile_data(
-        me, token, bio="mine", clerk_id=victim.clerk_id, user_id=str(victim.id), id=str(victim.id), user=victim.clerk_id
-    )
+    data = profile_data(me, token, bio="mine")
+    data.update(clerk_id=victim.clerk_id, user_id=str(victim.id), id=str(victim.id), user=victim.clerk_id)
     response = client.post(PROFILE, data=data)
     assert response.status_code == 303
     assert load_user(app, victim.clerk_id).bio is None

@@ -301,8 +301,10 @@ def test_primary_id_pointing_at_no_listed_address_means_no_email(app, client, sv
         (("taken@example.org", "ada"), ("taken@example.org", "ada")),
         (("Taken@Example.ORG", "Ada_L"), ("taken@example.org", "ada_l")),
         (("taken@example.org", "ada_l"), ("TAKEN@example.org", "ADA_L")),
+        (("ÉLODIE@exemple.fr", "Élodie"), ("ÉLODIE@exemple.fr", "Élodie")),
+        (("Élodie@Exemple.fr", "ÉLodie"), ("Élodie@exemple.fr", "Élodie")),
     ],
-    ids=["same-case", "stale-row-upper", "incoming-upper"],
+    ids=["same-case", "stale-row-upper", "incoming-upper", "non-ascii-same", "non-ascii-ascii-case"],
 )
 def test_incoming_user_takes_email_and_username_from_a_stale_row(app, client, svix, held, incoming):
     svix.post(client, event("user.created", clerk_user("user_stale", email=held[0], username=held[1])))

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
+from dotenv import dotenv_values, find_dotenv
 from flask import Flask, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
@@ -29,8 +30,15 @@ class ProductionRefused(RuntimeError):
     """The emulator never runs in production."""
 
 
-def refuse_production(environ: dict[str, str] | None = None) -> None:
-    env = (environ if environ is not None else os.environ).get("MENTORLY_ENV", "").strip().lower()
+def refuse_production(environ: Mapping[str, str] | None = None) -> None:
+    """Raise when MENTORLY_ENV (from the environment, else from a `.env` file, as the app reads
+    it) is `production`."""
+    if environ is None:
+        environ = os.environ
+        dotenv_path = find_dotenv(usecwd=True)
+        if "MENTORLY_ENV" not in environ and dotenv_path:
+            environ = {key: value or "" for key, value in dotenv_values(dotenv_path).items()}
+    env = environ.get("MENTORLY_ENV", "").strip().lower()
     if env == "production":
         raise ProductionRefused("The Clerk emulator is for development and tests only and refuses to start "
                                 "with MENTORLY_ENV=production.")

@@ -56,7 +56,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Clerk emulator on {public_url} (Backend API {public_url}/v1, sign-in {public_url}/sign-in); "
           f"state in {os.path.abspath(args.state_dir)}; webhooks to {args.webhook_url or 'nowhere'}; "
           f"publishable key {config.publishable_key}", flush=True)
-    run_simple(args.host, args.port, app, threaded=True, use_reloader=False, use_debugger=False)
+    try:
+        run_simple(args.host, args.port, app, threaded=True, use_reloader=False, use_debugger=False)
+    except KeyboardInterrupt:
+        pass
     return 0
 
 

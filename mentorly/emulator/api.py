@@ -36,18 +36,16 @@ def authenticate_and_inject_faults():
         return None
     fault = emu.take_fault(request.method, request.path)
     if fault is not None:
-        if fault["mode"] == "timeout":
+        # A timeout sleeps longer than the client waits; the others may be slow too if asked.
+        if fault["delay"]:
             time.sleep(fault["delay"])
+        if fault["mode"] == "timeout":
             raise clerk_error(fault["status"], "gateway_timeout", "Gateway timeout",
                               "The request took too long and was aborted.")
         if fault["mode"] == "rate_limit":
-            if fault["delay"]:
-                time.sleep(fault["delay"])
             raise clerk_error(429, "too_many_requests", "Too many requests",
                               f"Rate limit exceeded, retry in {fault['retry_after']} seconds.",
                               headers={"Retry-After": str(fault["retry_after"])})
-        if fault["delay"]:
-            time.sleep(fault["delay"])
         raise clerk_error(fault["status"], "internal_clerk_error", "Oops, an unexpected error occurred",
                           "There was an internal error on our servers. We've been notified and are working on fixing it.")
     if request.path == "/v1/jwks":
@@ -64,14 +62,12 @@ def authenticate_and_inject_faults():
 
 
 def json_body() -> dict[str, Any]:
+    """The request's parameters: a JSON object, or a form (Clerk's SDKs send JSON)."""
+    if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        return request.form.to_dict()
     if not request.get_data(cache=True):
         return {}
-    if request.mimetype == "application/json":
-        body = request.get_json(silent=True)
-    elif request.form:
-        body = request.form.to_dict()
-    else:
-        body = None
+    body = request.get_json(silent=True)
     if not isinstance(body, dict):
         raise clerk_error(400, "malformed_request", "malformed request",
                           "The request body is not a JSON object.")

@@ -2,6 +2,31 @@
 
 Users and sessions made here are real emulator objects: they send the webhooks Clerk would send
 (unless webhooks are switched off) and show up in the Backend API.
+
+    GET    /__emulator/health                  status, URLs, publishable key, user count
+    POST   /__emulator/users                   {email, first_name, last_name, username, email_verified,
+                                                password_enabled, two_factor_enabled, external_accounts: [provider],
+                                                public_metadata, private_metadata, unsafe_metadata, external_id}
+                                               -> 201 User (sends user.created)
+    PATCH  /__emulator/users/<id>              {password_enabled, two_factor_enabled, email_verified,
+                                                connect: [provider], disconnect: [provider], first_name, last_name}
+                                               -> User (sends user.updated)
+    POST   /__emulator/users/bulk              {count, prefix, domain} -> 201 {created, first_id, last_id,
+                                                total_count, seconds} (no webhooks)
+    POST   /__emulator/sessions                {user_id, user_agent, ip_address, city, country, lifetime, azp}
+                                               -> 201 {session, token} (sends session.created)
+    POST   /__emulator/sessions/<id>/tokens    {lifetime | iat, nbf, exp, azp, claims: {...}} -> {token, jwt}
+    POST   /__emulator/sessions/<id>/end       {status: ended|revoked|removed} -> Session (sends session.<status>)
+    GET    /__emulator/webhooks[?wait=s&type=] {enabled, url, idle, pending, retry_delays, deliveries: [...]}
+    DELETE /__emulator/webhooks                forget the log (and anything not yet delivered)
+    POST   /__emulator/webhooks/settings       {enabled, url, retry_delays: [s, ...], timeout}
+    GET    /__emulator/faults                  {faults: [...]}
+    POST   /__emulator/faults                  {mode: timeout|error|rate_limit, count, retry_after, delay,
+                                                status, path, method} -> 201 {fault, faults}
+    DELETE /__emulator/faults                  clear them
+    POST   /__emulator/settings                {token_lifetime}
+    POST   /__emulator/reset                   forget users, sessions, clients, images, webhook log, faults and
+                                               run-time settings (the signing key and instance id stay)
 """
 
 from __future__ import annotations

@@ -237,7 +237,7 @@ class Emulator:
                 password_enabled=bool(fields.get("password_enabled", True)),
                 two_factor_enabled=bool(fields.get("two_factor_enabled", False)),
                 external_id=fields.get("external_id"),
-                at=fields.get("created_at"),
+                at=fields["created_at"] if isinstance(fields.get("created_at"), int) else None,
             )
             for key in ("public_metadata", "private_metadata", "unsafe_metadata"):
                 if isinstance(fields.get(key), dict):
@@ -404,12 +404,12 @@ class Emulator:
                     if entry["id"] == user["primary_email_address_id"]:
                         entry["verification"]["status"] = "verified" if changes["email_verified"] else "unverified"
                         entry["updated_at"] = at
-            for key in ("first_name", "last_name"):
-                if key in changes:
-                    errors = self._name_errors(changes)
-                    if errors:
-                        raise ClerkAPIError(422, errors)
-                    user[key] = changes[key] or None
+            names = {key: changes[key] for key in ("first_name", "last_name") if key in changes}
+            errors = self._name_errors(names)
+            if errors:
+                raise ClerkAPIError(422, errors)
+            for key, value in names.items():
+                user[key] = value or None
             return self._save_and_notify(user, http)
 
     def _connect(self, user: dict[str, Any], provider: str, at: int) -> None:
@@ -440,6 +440,11 @@ class Emulator:
                        http: dict[str, str] | None = None) -> dict[str, Any]:
         with self.store.lock:
             user = copy.deepcopy(self.user(user_id))
+            previous = self.active_session_for_client(client_id)
+            if previous is not None:
+                # One browser, one signed-in session (Clerk's single-session mode): signing in
+                # again ends the session it had.
+                self.end_session(previous["id"], "ended", http)
             client = self.store.clients.get(client_id or "") or self.new_client()
             session = objects.new_session(user_id, client["id"], user_agent=user_agent, ip_address=ip_address,
                                           city=city or self.config.city, country=country or self.config.country)

@@ -277,24 +277,25 @@ def clerk_ui_js(version: str):
 
 
 def client_payload(client_id: str | None) -> dict[str, Any]:
+    """FAPI's `{response: client}` plus what the stand-in needs to write the app's cookies."""
     emu = emulator()
     client = emu.store.clients.get(client_id or "")
     session = emu.active_session_for_client(client_id)
-    if client is None:
-        return {"response": None, "client": None}
-    sessions = [emu.session_payload(session)] if session else []
-    return {
-        "response": {
+    response = None
+    if client is not None:
+        response = {
             "object": "client",
             "id": client["id"],
-            "sessions": sessions,
+            "sessions": [emu.session_payload(session)] if session else [],
             "last_active_session_id": session["id"] if session else None,
             "updated_at": client["updated_at"],
             "created_at": client["created_at"],
-        },
+        }
+    return {
+        "response": response,
         "client": None,
         "cookie_suffix": cookie_suffix(emu.config.publishable_key),
-        "client_uat": client_uat(client["id"]) if session else 0,
+        "client_uat": client_uat(client_id) if session else 0,
         "sign_in_url": emu.config.public_url + "/sign-in",
         "user_profile_url": emu.config.public_url + "/user",
     }
@@ -302,12 +303,7 @@ def client_payload(client_id: str | None) -> dict[str, Any]:
 
 @bp.get("/v1/client")
 def get_client():
-    payload = client_payload(current_client_id())
-    payload.setdefault("cookie_suffix", cookie_suffix(emulator().config.publishable_key))
-    payload.setdefault("client_uat", 0)
-    payload.setdefault("sign_in_url", emulator().config.public_url + "/sign-in")
-    payload.setdefault("user_profile_url", emulator().config.public_url + "/user")
-    return jsonify(payload)
+    return jsonify(client_payload(current_client_id()))
 
 
 def owned_active_session(session_id: str) -> dict[str, Any]:

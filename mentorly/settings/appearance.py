@@ -3,14 +3,15 @@
 Both live on the user's row; the base layout renders them into `<html>` on every page
 (`data-theme`, `data-reduced-motion`), so the first paint is already right. After an htmx save
 the response raises `appearance-changed` (HX-Trigger) with the new values, and
-static/js/settings-appearance.js applies them to `<html>` at once.
+static/js/settings-appearance.js applies them to `<html>` at once. A page without that script
+(it says so by not sending `X-Appearance-Live`) is reloaded instead (HX-Refresh).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, g, request
+from flask import Response, flash, g, request
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, RadioField
 from wtforms.validators import StopValidation
@@ -29,6 +30,8 @@ THEMES = {
     "dark": "Dark",
 }
 APPEARANCE_EVENT = "appearance-changed"
+# Sent by static/js/settings-appearance.js with every htmx request: this page applies the event.
+LIVE_HEADER = "X-Appearance-Live"
 
 
 def known_theme(form: FlaskForm, field: Any) -> None:
@@ -71,6 +74,12 @@ def appearance() -> Response:
         SLUG, saved_message(user.theme, user.reduced_motion), form=AppearanceForm(formdata=None, obj=user)
     )
     if is_fragment_request():
-        detail = {"theme": user.theme, "reducedMotion": user.reduced_motion}
-        trigger_client_event(response, APPEARANCE_EVENT, detail)
+        if request.headers.get(LIVE_HEADER) == "1":
+            detail = {"theme": user.theme, "reducedMotion": user.reduced_motion}
+            trigger_client_event(response, APPEARANCE_EVENT, detail)
+        else:
+            # The page cannot apply it in place (its layout did not load the script): reload it,
+            # and the server renders the new theme; the message survives the reload as a flash.
+            flash(saved_message(user.theme, user.reduced_motion), "success")
+            response.headers["HX-Refresh"] = "true"
     return response

@@ -73,7 +73,9 @@ class ActiveSession:
     @classmethod
     def from_clerk(cls, session: dict[str, Any], current_sid: str | None) -> "ActiveSession":
         activity = session.get("latest_activity") or {}
-        browser = " ".join(str(part) for part in (activity.get("browser_name"), activity.get("browser_version")) if part)
+        # The major version is what people recognise ("Chrome 131", not "Chrome 131.0.6778.85").
+        version = str(activity.get("browser_version") or "").split(".")[0]
+        browser = " ".join(str(part) for part in (activity.get("browser_name"), version) if part)
         location = ", ".join(str(part) for part in (activity.get("city"), activity.get("country")) if part)
         last_active = session.get("last_active_at")
         device = activity.get("device_type") or ("Mobile device" if activity.get("is_mobile") else "Unknown device")

@@ -33,7 +33,7 @@ from ..clerk.objects import (
 from ..models import WebhookEvent, utcnow
 from ..users import (
     SyncResult,
-    execute_insert,
+    insert_returning,
     raise_last_active,
     run_with_hand_over,
     tombstone_user,
@@ -107,7 +107,7 @@ def _apply(conn: Connection, event_type: str, data: Any, envelope: dict[str, Any
 def _record_failure(engine: Engine, row: dict[str, Any], reason: str) -> Outcome:
     row = dict(row, status="failed", error=reason[:2000], processed_at=utcnow())
     with engine.begin() as conn:
-        claimed = execute_insert(conn, _claim_statement, row).first()
+        claimed = insert_returning(conn, _claim_statement, row)
     return Outcome("failed" if claimed else "duplicate", row["clerk_id"], reason)
 
 
@@ -135,12 +135,12 @@ def _process_event(engine: Engine, svix_id: str, body: str, envelope: dict[str, 
     }
 
     def work(conn: Connection, hand_over: bool) -> Outcome:
-        claimed = execute_insert(conn, _claim_statement, dict(row, processed_at=utcnow())).first()
+        claimed = insert_returning(conn, _claim_statement, dict(row, processed_at=utcnow()))
         if claimed is None:
             return Outcome("duplicate", row["clerk_id"])
         status, reason = _apply(conn, event_type, data, envelope, hand_over)
         if status != "applied":
-            conn.execute(update(events).where(events.c.id == claimed.id).values(status=status, error=reason))
+            conn.execute(update(events).where(events.c.id == claimed[0]).values(status=status, error=reason))
         return Outcome(status, row["clerk_id"], reason)
 
     try:

@@ -1,6 +1,6 @@
 // "Manage in Clerk" links: open Clerk's profile UI in place (Clerk.openUserProfile) when ClerkJS
-// is on the page; otherwise the link itself goes to Clerk's hosted account page. This file can
-// arrive more than once (with each swapped-in section), so it installs its listener once.
+// is on the page; otherwise the link itself goes to Clerk's hosted account page. Both the layout
+// and a section page may load this file, so it installs its listener once.
 (function () {
   "use strict";
   if (window.mentorlyClerkProfile) return;

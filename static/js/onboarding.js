@@ -1,6 +1,5 @@
-// The onboarding wizard: suggest the browser's time zone, keep focus on the new step after a
-// swap, and let htmx show a step answered with 422 (invalid input) or 503 (Clerk unavailable),
-// both of which carry the form again with its messages.
+// The onboarding wizard: suggest the browser's time zone, and move focus to the new step's
+// heading after a swap (app.js already focuses the first error of a 422 or 503 answer).
 (function () {
   "use strict";
 
@@ -28,22 +27,13 @@
     return event.detail && event.detail.target && event.detail.target.id === "wizard";
   }
 
-  document.addEventListener("htmx:beforeSwap", function (event) {
-    if (!onWizard(event)) return;
-    const status = event.detail.xhr.status;
-    if (status === 422 || status === 503) {
-      event.detail.shouldSwap = true;
-      event.detail.isError = false;
-    }
-  });
-
   document.addEventListener("htmx:afterSettle", function (event) {
     if (!onWizard(event)) return;
     suggestTimezone(event.detail.target);
-    // A new step replaced the old one: move focus to its heading (or to the first error).
-    const invalid = event.detail.target.querySelector("[aria-invalid=true]");
+    if (event.detail.xhr && event.detail.xhr.status !== 200) return;
+    // A new step replaced the old one: a screen reader should start reading from its heading.
     const heading = event.detail.target.querySelector("#step-heading");
-    (invalid || heading)?.focus({ preventScroll: false });
+    if (heading) heading.focus();
   });
 
   function start() {

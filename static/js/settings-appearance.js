@@ -1,8 +1,8 @@
 // Applies a saved appearance at once. The server renders the theme into <html> on every page
 // (data-theme="light|dark", absent for "system"; data-reduced-motion="reduce"), so this only
 // has to follow a save made with htmx: the response raises "appearance-changed" (HX-Trigger)
-// with {theme, reducedMotion}. This file can arrive more than once (with each swapped-in
-// section), so it installs its listener once.
+// with {theme, reducedMotion}. Both the layout and a section page may load this file, so it
+// installs its listeners once.
 (function () {
   "use strict";
   if (window.mentorlyAppearance) return;
@@ -22,5 +22,9 @@
   window.mentorlyAppearance = { apply: apply };
   document.addEventListener("appearance-changed", function (event) {
     apply(event.detail);
+  });
+  // Tells the server this page applies "appearance-changed" itself (else it asks for a reload).
+  document.addEventListener("htmx:configRequest", function (event) {
+    event.detail.headers["X-Appearance-Live"] = "1";
   });
 })();
