@@ -18,6 +18,7 @@ TRIGGER_HEADER = "HX-Trigger"
 
 
 def is_htmx(req: Request | None = None) -> bool:
+    """Any request htmx made (boosted and history restores included)."""
     return (req or request).headers.get("HX-Request") == "true"
 
 

@@ -48,6 +48,7 @@ PERSONAL_COLUMNS = (
     "bio",
     "website",
     "location",
+    "goal",
     "last_sign_in_at",
 )
 
@@ -71,8 +72,8 @@ class DriverStatement:
     Python-side column defaults, apply the types' bind processing (JSON, for instance), send the
     SQL with the driver, and raise the error SQLAlchemy would raise (IntegrityError,
     OperationalError..., invalidating the connection when it is lost). It runs inside the
-    caller's transaction on the same pooled connection; SQLAlchemy's execution events and echo
-    do not see these two statements.
+    caller's transaction on the same pooled connection. While anyone listens to SQLAlchemy's
+    cursor events, the statement goes through `exec_driver_sql` instead, so they see it.
     """
 
     def __init__(self, statement: Any, dialect: Dialect, keys: tuple[str, ...]):
@@ -103,6 +104,9 @@ class DriverStatement:
                 params[key] = process(params[key])
         except Exception as exc:  # as Core reports a value it cannot send
             raise StatementError(f"({type(exc).__name__}) {exc}", self.sql, params, exc) from exc
+        if conn.dispatch.before_cursor_execute or conn.dispatch.after_cursor_execute:
+            # Someone watches statements (instrumentation, a test): let them see this one too.
+            return conn.exec_driver_sql(self.sql, params).first()
         dialect = conn.dialect
         pooled = conn.connection
         try:
@@ -174,6 +178,7 @@ def _tombstone_statement(dialect: str):
     cleared.update(
         email_verified=False,
         external_accounts=[],
+        interests=[],
         deleted_at=func.coalesce(users.c.deleted_at, stmt.excluded.deleted_at),
         updated_at=stmt.excluded.updated_at,
     )

@@ -30,7 +30,7 @@ CLERK_DIR = SHARED / "clerk"
 WEBHOOK_SECRET = "whsec_" + "dGVzdC13ZWJob29rLXNpZ25pbmctc2VjcmV0LW1lbnRvcmx5"
 DEFAULT_TEST_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
-pytest_plugins = ["tests.emulator"]
+pytest_plugins = ["tests.emulator", "tests.browser"]
 
 
 # The key pair the test apps trust for session tokens (networkless, through CLERK_JWT_KEY).

@@ -137,7 +137,7 @@ class EmulatorProcess:
             command += ["--retry-delays", ",".join(str(d) for d in self.retry_delays)]
         return command
 
-    def start(self, timeout: float = 20.0) -> "EmulatorProcess":
+    def start(self, timeout: float = 60.0) -> "EmulatorProcess":
         for attempt in range(3):
             try:
                 return self._start(timeout)
@@ -151,6 +151,7 @@ class EmulatorProcess:
     def _start(self, timeout: float) -> "EmulatorProcess":
         self.state_dir.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ, MENTORLY_ENV="development", PYTHONUNBUFFERED="1")
+        env.pop("PYTHONTRACEMALLOC", None)  # a traced child starts many times slower
         log = open(self._log_path, "ab")
         try:
             self.process = subprocess.Popen(self.command(), cwd=PROJECT_ROOT, env=env, stdout=log,

@@ -27,7 +27,9 @@ def text(response) -> str:
     return response.get_data(as_text=True)
 
 
-def post_step(client, slug: str, data: dict[str, Any], *, headers: dict[str, str] | None = None, page: str | None = None):
+def post_step(
+    client, slug: str, data: dict[str, Any], *, headers: dict[str, str] | None = None, page: str | None = None
+):
     """Post a step the way a browser does: the CSRF token comes from the rendered step."""
     if page is None:
         shown = client.get(f"/onboarding/{slug}")

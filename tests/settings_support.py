@@ -1,4 +1,4 @@
-"""Helpers for the settings and profile tests: CSRF tokens as a browser gets them, form data,
+"""Shared by the settings and profile tests: CSRF tokens as a browser gets them, form data,
 users that exist both in the emulator (Clerk) and locally, and real images made with Pillow."""
 
 from __future__ import annotations

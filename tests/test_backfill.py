@@ -301,3 +301,20 @@ def test_resume_survives_the_cursor_user_being_deleted_at_clerk(database_url, ma
     assert counts(result.output) == {"created": 1_200, "updated": 0, "unchanged": 0, "stale": 0, "failed": 0}
     assert set(rows(app)) == {user["id"] for user in clerk_users(emulator)} | {cursor[-1]}
 
+
+
+@pytest.mark.postgres
+def test_two_backfills_never_run_at_once(postgres_url, make_app, emulator):
+    from mentorly.cli.backfill import LOCK_KEY
+
+    emulator.bulk_create_users(5)
+    app = make_app(postgres_url)
+    with app.app_context(), db.engine.connect() as holder:
+        holder.execute(text("SELECT pg_advisory_lock(:key)"), {"key": LOCK_KEY})
+        result = backfill(app)
+        assert result.exit_code == 1 and "another backfill is running" in result.output
+        assert rows(app) == {}
+        holder.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": LOCK_KEY})
+        holder.commit()
+    result = backfill(app)
+    assert result.exit_code == 0 and counts(result.output)["created"] == 5

@@ -8,8 +8,6 @@ device and resumes. Every step is captured at desktop and phone widths in test-a
 
 from __future__ import annotations
 
-import os
-import shutil
 import threading
 from pathlib import Path
 from typing import Iterator
@@ -18,44 +16,14 @@ import pytest
 from playwright.sync_api import expect
 from werkzeug.serving import make_server
 
+from tests.browser import DESKTOP, PHONE
 from tests.conftest import dispose, make_migrated_app
 from tests.emulator import EmulatorProcess, free_port
 from tests.onboarding_support import load_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres]
 
-DESKTOP = {"width": 1280, "height": 900}
-PHONE = {"width": 390, "height": 844}
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 BROWSER_TIMEZONE = "Europe/Lisbon"
-
-
-def chromium_path() -> str | None:
-    candidate = os.environ.get("MENTORLY_CHROMIUM") or "/usr/bin/chromium"
-    return candidate if Path(candidate).exists() else shutil.which("chromium")
-
-
-@pytest.fixture
-def chromium():
-    path = chromium_path()
-    if path is None:
-        message = "Chromium not found at /usr/bin/chromium (set MENTORLY_CHROMIUM to its path)"
-        if os.environ.get("MENTORLY_REQUIRE_BROWSER") == "1":
-            pytest.fail(message + " and MENTORLY_REQUIRE_BROWSER=1")
-        pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 class LiveApp:
@@ -122,8 +90,8 @@ def save_and_wait(page, live: LiveApp, next_slug: str) -> None:
     page.locator("#step-heading:focus").wait_for()
 
 
-def test_a_new_user_signs_in_completes_the_wizard_and_lands_on_the_dashboard(chromium, live, artifacts):
-    context = chromium.new_context(viewport=DESKTOP, timezone_id=BROWSER_TIMEZONE)
+def test_a_new_user_signs_in_completes_the_wizard_and_lands_on_the_dashboard(browser, live, artifacts):  # noqa: F811
+    context = browser.new_context(viewport=DESKTOP, timezone_id=BROWSER_TIMEZONE)
     page = context.new_page()
     page.goto(live.url + "/")
     capture(page, artifacts, "0-landing")
@@ -203,14 +171,17 @@ def test_a_new_user_signs_in_completes_the_wizard_and_lands_on_the_dashboard(chr
     assert {"user.created", "user.updated", "session.created"} <= {d["payload"]["type"] for d in deliveries}
     assert all(d["status"] == "delivered" for d in deliveries), deliveries
 
-    # Finished: the wizard is closed.
+    # Signed in, the landing page leads to the dashboard; and the wizard is closed.
+    page.goto(live.url + "/")
+    page.get_by_role("button", name="Go to your dashboard").wait_for()
+    capture(page, artifacts, "5-landing-signed-in")
     page.goto(live.url + "/onboarding/about")
     page.wait_for_url(f"{live.url}/dashboard")
     context.close()
 
 
-def test_a_reload_or_a_new_sign_in_resumes_at_the_first_unfinished_step(chromium, live, artifacts):
-    context = chromium.new_context(viewport=DESKTOP, timezone_id="America/New_York")
+def test_a_reload_or_a_new_sign_in_resumes_at_the_first_unfinished_step(browser, live, artifacts):  # noqa: F811
+    context = browser.new_context(viewport=DESKTOP, timezone_id="America/New_York")
     page = context.new_page()
     sign_in_through_emulator(page, live, email="grace@example.test", first_name="Grace")
     page.get_by_label("Last name").fill("Hopper")
@@ -245,7 +216,7 @@ def test_a_reload_or_a_new_sign_in_resumes_at_the_first_unfinished_step(chromium
     capture(page, artifacts, "3-goals-invalid")
 
     # Another device: a new browser signs in again as the same user and resumes at goals.
-    other = chromium.new_context(viewport=PHONE, timezone_id="Asia/Tokyo")
+    other = browser.new_context(viewport=PHONE, timezone_id="Asia/Tokyo")
     phone = other.new_page()
     phone.goto(live.url + "/sign-in")
     phone.wait_for_url(f"{live.emulator.url}/sign-in?*")
@@ -269,4 +240,44 @@ def test_a_reload_or_a_new_sign_in_resumes_at_the_first_unfinished_step(chromium
     page.reload()
     page.wait_for_url(f"{live.url}/dashboard")
     assert "Grace Hopper" in page.locator(".profile-summary").inner_text()
+    context.close()
+
+
+def test_the_wizard_works_without_javascript(browser, live, artifacts):  # noqa: F811
+    # Clerk's sign-in page needs JavaScript, so this browser gets its session the way ClerkJS
+    # would leave it: a token from the emulator in the `__session` cookie.
+    person = live.emulator.create_user(email="nojs@example.test", first_name="Alan", last_name=None)
+    token = live.emulator.sign_in(person["id"])
+    context = browser.new_context(viewport=PHONE, java_script_enabled=False)
+    context.add_cookies([{"name": "__session", "value": token, "url": live.url}])
+    page = context.new_page()
+    page.goto(live.url + "/dashboard")
+    page.wait_for_url(f"{live.url}/onboarding/about")
+
+    page.get_by_label("Last name").fill("Turing")
+    page.get_by_label("Username").fill("al")
+    page.get_by_role("button", name="Save and continue").click()
+    page.wait_for_load_state()
+    assert page.url == f"{live.url}/onboarding/about"  # the 422 page itself
+    assert "Username must be 4 to 64 characters long." in page.locator("#username-error").inner_text()
+    assert page.get_by_label("Last name").input_value() == "Turing"
+    page.screenshot(path=str(artifacts / "onboarding-nojs-about-invalid-phone.png"), full_page=True)
+    page.get_by_label("Username").fill("alan_t")
+    page.get_by_role("button", name="Save and continue").click()
+    page.wait_for_url(f"{live.url}/onboarding/profile")
+    assert page.get_by_label("Timezone").input_value() == "UTC"  # no script to suggest one
+    page.get_by_label("Timezone").select_option("Europe/London")
+    page.get_by_role("button", name="Save and continue").click()
+    page.wait_for_url(f"{live.url}/onboarding/goals")
+    page.get_by_label("Both: learn and mentor").check()
+    page.get_by_label("Public speaking").check()
+    page.get_by_role("button", name="Save and continue").click()
+    page.wait_for_url(f"{live.url}/onboarding/review")
+    page.get_by_role("button", name="Finish and go to your dashboard").click()
+    page.wait_for_url(f"{live.url}/dashboard")
+    assert "Welcome to Mentorly, Alan!" in page.locator(".welcome-banner").inner_text()
+    page.screenshot(path=str(artifacts / "onboarding-nojs-dashboard-phone.png"), full_page=True)
+    at_clerk = live.emulator.api("GET", f"/users/{person['id']}").json()
+    assert at_clerk["public_metadata"]["onboardingComplete"] is True
+    assert (at_clerk["last_name"], at_clerk["username"]) == ("Turing", "alan_t")
     context.close()

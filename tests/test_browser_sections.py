@@ -111,19 +111,22 @@ class LiveApp:
 
 
 @pytest.fixture(scope="module")
-def live(module_database, emulator_server, tmp_path_factory) -> Iterator[LiveApp]:
-    emulator_server.reset()
-    app = make_migrated_app(module_database, tmp_path_factory.mktemp("browser-app"), **emulator_config(emulator_server))
+def live(module_database, tmp_path_factory) -> Iterator[LiveApp]:
     port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    # An emulator of its own that knows the app's origin (its ClerkJS answers only that origin).
+    emulator = EmulatorProcess(tmp_path_factory.mktemp("browser-emulator"), app_url=url).start()
+    app = make_migrated_app(module_database, tmp_path_factory.mktemp("browser-app"), **emulator_config(emulator))
     server = make_server("127.0.0.1", port, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield LiveApp(app, f"http://127.0.0.1:{port}", emulator_server)
+        yield LiveApp(app, url, emulator)
     finally:
         server.shutdown()
         thread.join(timeout=10)
         dispose(app)
+        emulator.stop()
 
 
 def screenshot(page, name: str) -> Path:
@@ -298,7 +301,7 @@ def test_manage_opens_clerks_profile_ui(browser, live):
     page, _, _, _ = live.page(browser)
     page.goto(f"{SETTINGS}/security")
     page.wait_for_function("() => window.Clerk !== undefined")
-    page.evaluate("window.__profileOpened = 0; Clerk.openUserProfile = () => { window.__profileOpened += 1; };")
+    page.evaluate("() => { window.__profileOpened = 0; Clerk.openUserProfile = () => { window.__profileOpened += 1; }; }")
     page.get_by_role("button", name="Manage password and two-factor").click()
     page.wait_for_function("window.__profileOpened === 1")
     assert page.url.endswith(f"{SETTINGS}/security")

@@ -16,7 +16,7 @@ import jwt
 import pytest
 import requests
 
-from .browser import DESKTOP, browser  # noqa: F401 (fixture)
+from .browser import DESKTOP
 from .emulator import free_port
 
 pytestmark = pytest.mark.browser
@@ -100,7 +100,7 @@ def sign_in_through_the_emulator(page, dev_server, email: str, first: str, last:
     page.wait_for_url(f"{dev_server.app_url}/onboarding/**")
 
 
-def test_sign_in_through_the_emulator_lands_signed_in_with_a_synced_row(dev_server, browser):  # noqa: F811
+def test_sign_in_through_the_emulator_lands_signed_in_with_a_synced_row(dev_server, browser):
     context = browser.new_context(viewport=DESKTOP)
     page = context.new_page()
     sign_in_through_the_emulator(page, dev_server, "grace@example.test", "Grace", "Hopper")
@@ -116,7 +116,7 @@ def test_sign_in_through_the_emulator_lands_signed_in_with_a_synced_row(dev_serv
     context.close()
 
 
-def test_an_expired_token_is_refreshed_rather_than_looping_to_sign_in(dev_server, browser):  # noqa: F811
+def test_an_expired_token_is_refreshed_rather_than_looping_to_sign_in(dev_server, browser):
     context = browser.new_context(viewport=DESKTOP)
     page = context.new_page()
     sign_in_through_the_emulator(page, dev_server, "ada@example.test", "Ada", "Lovelace")

@@ -9,15 +9,14 @@ import pytest
 from mentorly.clerk.client import ClerkAPIError, ClerkClient, ClerkNotFound, ClerkUnavailable
 from mentorly.config import DEFAULT_CLERK_API_VERSION
 
-from .emulator import emulator, emulator_server  # noqa: F401 (fixtures)
 
 
 @pytest.fixture
-def clerk(emulator):  # noqa: F811
+def clerk(emulator):
     return ClerkClient(emulator.api_url, emulator.secret_key, DEFAULT_CLERK_API_VERSION, timeout=(1, 1.5))
 
 
-def test_get_list_count_update(clerk, emulator):  # noqa: F811
+def test_get_list_count_update(clerk, emulator):
     created = [emulator.create_user(first_name=f"N{i}") for i in range(3)]
     assert clerk.get_user(created[0]["id"])["first_name"] == "N0"
     page = clerk.list_users(limit=2, offset=0, order_by="created_at")
@@ -28,7 +27,7 @@ def test_get_list_count_update(clerk, emulator):  # noqa: F811
     assert updated["updated_at"] > created[1]["updated_at"]
 
 
-def test_clerk_field_errors_name_the_field(clerk, emulator):  # noqa: F811
+def test_clerk_field_errors_name_the_field(clerk, emulator):
     first = emulator.create_user(username="taken_name")
     other = emulator.create_user()
     with pytest.raises(ClerkAPIError) as taken:
@@ -49,14 +48,14 @@ def test_unknown_user_is_not_found(clerk):
     assert missing.value.status == 404
 
 
-def test_wrong_key_is_a_clear_error(emulator):  # noqa: F811
+def test_wrong_key_is_a_clear_error(emulator):
     client = ClerkClient(emulator.api_url, "sk_test_wrong", DEFAULT_CLERK_API_VERSION)
     with pytest.raises(ClerkAPIError) as refused:
         client.count_users()
     assert refused.value.status == 401
 
 
-def test_timeout_is_a_clear_error(clerk, emulator):  # noqa: F811
+def test_timeout_is_a_clear_error(clerk, emulator):
     user = emulator.create_user(first_name="Before")
     emulator.fault("timeout", delay=3, path=f"/v1/users/{user['id']}")
     started = time.monotonic()
@@ -65,14 +64,14 @@ def test_timeout_is_a_clear_error(clerk, emulator):  # noqa: F811
     assert time.monotonic() - started < 2.9  # our timeout, not the server's delay
 
 
-def test_server_error_is_a_clear_error(clerk, emulator):  # noqa: F811
+def test_server_error_is_a_clear_error(clerk, emulator):
     user = emulator.create_user()
     emulator.fault("error")
     with pytest.raises(ClerkUnavailable, match="HTTP 500"):
         clerk.get_user(user["id"])
 
 
-def test_rate_limit_waits_for_retry_after_then_succeeds(clerk, emulator):  # noqa: F811
+def test_rate_limit_waits_for_retry_after_then_succeeds(clerk, emulator):
     user = emulator.create_user(first_name="Before")
     emulator.fault("rate_limit", retry_after=1)
     started = time.monotonic()
@@ -80,7 +79,7 @@ def test_rate_limit_waits_for_retry_after_then_succeeds(clerk, emulator):  # noq
     assert time.monotonic() - started >= 1.0
 
 
-def test_rate_limit_beyond_the_wait_budget_gives_up(emulator):  # noqa: F811
+def test_rate_limit_beyond_the_wait_budget_gives_up(emulator):
     client = ClerkClient(emulator.api_url, emulator.secret_key, DEFAULT_CLERK_API_VERSION, max_retry_wait=0.5)
     user = emulator.create_user()
     emulator.fault("rate_limit", retry_after=7)
@@ -89,7 +88,7 @@ def test_rate_limit_beyond_the_wait_budget_gives_up(emulator):  # noqa: F811
     assert limited.value.retry_after == 7
 
 
-def test_the_emulators_own_rate_limit_per_user(emulator):  # noqa: F811
+def test_the_emulators_own_rate_limit_per_user(emulator):
     """More than 10 updates of one user in 10 s: 429 with Retry-After, which the client honours."""
     client = ClerkClient(emulator.api_url, emulator.secret_key, DEFAULT_CLERK_API_VERSION, max_retry_wait=0)
     user = emulator.create_user()

@@ -132,7 +132,7 @@ def test_backfill_checkpoint_migration_downgrades_and_upgrades(app):
         with db.engine.connect() as conn:
             assert "backfill_checkpoints" in _tables(conn)
             columns = {c["name"] for c in db.inspect(conn).get_columns("backfill_checkpoints")}
-        assert {"name", "next_offset", "created", "updated", "unchanged", "stale", "finished_at"} <= columns
+        assert {"name", "cursor", "listed", "created", "updated", "unchanged", "stale", "finished_at"} <= columns
 
 
 def test_backfill_checkpoint_table_matches_its_model(app):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import make_session_token
+from tests.emulator import free_port
 from tests.onboarding_support import HTMX, SETTINGS_SECTIONS, location_path, set_progress, text
 
 
@@ -55,3 +57,12 @@ def test_the_landing_page_leads_a_signed_in_user_to_the_dashboard(client, sign_i
     assert '<a href="/dashboard" role="button">Go to your dashboard</a>' in page
     assert ">Sign in</a>" not in page
     assert ("set up your profile" in page) is not onboarded
+
+
+def test_the_landing_page_renders_signed_out_when_clerk_cannot_be_asked(app, client):
+    # A valid token for a user this app has not stored yet needs Clerk, which is unreachable.
+    app.config["CLERK_API_URL"] = f"http://127.0.0.1:{free_port()}/v1"
+    client.set_cookie("__session", make_session_token("user_not_synced_yet"))
+    response = client.get("/")
+    assert response.status_code == 200
+    assert ">Sign in</a>" in text(response)

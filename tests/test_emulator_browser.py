@@ -4,10 +4,8 @@ through the emulator's page, refreshes its token, opens the account page and sig
 from __future__ import annotations
 
 import os
-import shutil
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Iterator
 
 import jwt
@@ -29,26 +27,6 @@ window.clerkReady = (async () => {{
   if (location.pathname === "/sign-in" && !Clerk.user) Clerk.mountSignIn(document.getElementById("clerk"));
 }})();
 </script></body></html>"""
-
-
-def chromium_path() -> str | None:
-    candidate = os.environ.get("MENTORLY_CHROMIUM") or "/usr/bin/chromium"
-    return candidate if Path(candidate).exists() else shutil.which("chromium")
-
-
-@pytest.fixture
-def chromium():
-    path = chromium_path()
-    if path is None:
-        if os.environ.get("MENTORLY_REQUIRE_BROWSER") == "1":
-            pytest.fail("Chromium not found (MENTORLY_REQUIRE_BROWSER=1)")
-        pytest.skip("Chromium not found at /usr/bin/chromium (set MENTORLY_CHROMIUM)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=path, args=["--no-sandbox"])
-        yield browser
-        browser.close()
 
 
 class AppStub:
@@ -93,10 +71,10 @@ def cookies_by_name(context) -> dict[str, str]:
     return {cookie["name"]: cookie["value"] for cookie in context.cookies()}
 
 
-def test_clerkjs_stand_in_signs_in_refreshes_and_signs_out(chromium, app_stub, emulator_factory):
+def test_clerkjs_stand_in_signs_in_refreshes_and_signs_out(browser, app_stub, emulator_factory):
     emulator = emulator_factory(app_url=app_stub.url)
     app_stub.emulator_url, app_stub.publishable_key = emulator.url, emulator.publishable_key
-    context = chromium.new_context()
+    context = browser.new_context()
     page = context.new_page()
 
     # Signed out: load() clears the cookie state, and mountSignIn goes to the emulator's page.

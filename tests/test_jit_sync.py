@@ -15,7 +15,6 @@ from mentorly.extensions import db
 from mentorly.models import User
 
 from .conftest import make_migrated_app
-from .emulator import emulator, emulator_server  # noqa: F401 (fixtures)
 
 
 def add_probe(app):
@@ -27,7 +26,7 @@ def add_probe(app):
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def jit_app(request, emulator, tmp_path):  # noqa: F811
+def jit_app(request, emulator, tmp_path):
     url = f"sqlite:///{tmp_path / 'jit.db'}" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
     app = make_migrated_app(url, tmp_path, **emulator.app_config(), CLERK_JWT_KEY=None)
     add_probe(app)
@@ -41,7 +40,7 @@ def count_users(app, clerk_id):
         return db.session.scalar(select(func.count()).select_from(User).where(User.clerk_id == clerk_id))
 
 
-def test_a_user_known_only_to_clerk_gets_a_row_at_first_sign_in(jit_app, emulator):  # noqa: F811
+def test_a_user_known_only_to_clerk_gets_a_row_at_first_sign_in(jit_app, emulator):
     emulator.set_webhooks(False)
     clerk_user = emulator.create_user(email="late@example.test", first_name="Late")
     token = emulator.sign_in(clerk_user["id"])
@@ -54,7 +53,7 @@ def test_a_user_known_only_to_clerk_gets_a_row_at_first_sign_in(jit_app, emulato
     assert count_users(jit_app, clerk_user["id"]) == 1
 
 
-def test_clerk_down_during_just_in_time_sync_is_a_clear_503(jit_app, emulator):  # noqa: F811
+def test_clerk_down_during_just_in_time_sync_is_a_clear_503(jit_app, emulator):
     emulator.set_webhooks(False)
     clerk_user = emulator.create_user()
     token = emulator.sign_in(clerk_user["id"])
@@ -65,7 +64,7 @@ def test_clerk_down_during_just_in_time_sync_is_a_clear_503(jit_app, emulator): 
     assert count_users(jit_app, clerk_user["id"]) == 0
 
 
-def test_two_first_requests_at_once_make_one_row(emulator, postgres_url, tmp_path):  # noqa: F811
+def test_two_first_requests_at_once_make_one_row(emulator, postgres_url, tmp_path):
     emulator.set_webhooks(False)
     app = make_migrated_app(postgres_url, tmp_path, **emulator.app_config(), CLERK_JWT_KEY=None)
     add_probe(app)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import pytest
 
-from mentorly.clerk.client import clerk_client
 from tests.emulator import free_port
 from tests.onboarding_support import (
     HTMX,
@@ -150,7 +149,8 @@ def test_about_when_clerk_is_unreachable_keeps_everything(app, client, sign_in, 
     assert input_value(page, "first_name") == "Amazing"
     assert input_value(page, "username") == "amazing_grace"
     stored = load_user(app, user.clerk_id)
-    assert (stored.first_name, stored.last_name, stored.username, stored.onboarding_step) == ("Grace", "Hopper", None, 0)
+    assert (stored.first_name, stored.last_name, stored.username) == ("Grace", "Hopper", None)
+    assert stored.onboarding_step == 0
 
 
 # --- Your profile -------------------------------------------------------------------------------
@@ -377,6 +377,25 @@ def test_a_user_still_onboarding_is_sent_to_the_wizard_from_every_dashboard_url(
     htmx = client.get(url, headers=HTMX)
     if htmx.status_code != 302:
         assert htmx.headers["HX-Redirect"] == "/onboarding"
+
+
+@pytest.mark.parametrize("section", SETTINGS_SECTIONS)
+def test_a_user_still_onboarding_cannot_post_to_settings(app, client, sign_in, section):
+    user = sign_in(client, onboarded=False, first_name="Grace", username="ghopper")
+    token = csrf_token(text(client.get("/onboarding/about")))
+    response = client.post(f"/dashboard/settings/{section}", data={
+        "csrf_token": token, "first_name": "Changed", "username": "changed", "bio": "Changed", "theme": "dark",
+        "timezone": "Asia/Tokyo",
+    })
+    if "POST" in app.url_map.bind("localhost").allowed_methods(f"/dashboard/settings/{section}"):
+        assert response.status_code == 302
+        assert location_path(response) == "/onboarding"
+    else:
+        assert response.status_code == 405  # a read-only section
+    stored = load_user(app, user.clerk_id)
+    assert (stored.first_name, stored.username, stored.bio, stored.theme, stored.timezone) == (
+        "Grace", "ghopper", None, "system", "UTC",
+    )
 
 
 @pytest.mark.parametrize("url", ONBOARDING_URLS)

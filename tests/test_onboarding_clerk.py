@@ -8,7 +8,6 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import dispose, make_migrated_app
-from tests.emulator import emulator, emulator_server  # noqa: F401 - fixtures
 from tests.onboarding_support import (
     checked_values,
     field_block,
@@ -23,7 +22,7 @@ from tests.onboarding_support import (
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def clerk_app(request, emulator, tmp_path):  # noqa: F811
+def clerk_app(request, emulator, tmp_path):
     """The app on each database, with Clerk = the emulator (its JWKS verifies the tokens)."""
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'mentorly.db'}"
@@ -34,20 +33,20 @@ def clerk_app(request, emulator, tmp_path):  # noqa: F811
     dispose(app)
 
 
-def clerk_user(emulator, user_id: str) -> dict:  # noqa: F811
+def clerk_user(emulator, user_id: str) -> dict:
     response = emulator.api("GET", f"/users/{user_id}")
     assert response.status_code == 200
     return response.json()
 
 
-def signed_in_client(app, emulator, user_id: str):  # noqa: F811
+def signed_in_client(app, emulator, user_id: str):
     """A browser of its own (another device) with a fresh Clerk session for the user."""
     client = app.test_client()
     client.set_cookie("__session", emulator.sign_in(user_id))
     return client
 
 
-def test_the_whole_wizard_stores_everything_in_clerk_and_locally(clerk_app, emulator):  # noqa: F811
+def test_the_whole_wizard_stores_everything_in_clerk_and_locally(clerk_app, emulator):
     person = emulator.create_user(email="ada@example.test", first_name="Ada", last_name=None, username=None)
     client = signed_in_client(clerk_app, emulator, person["id"])
 
@@ -93,7 +92,7 @@ def test_the_whole_wizard_stores_everything_in_clerk_and_locally(clerk_app, emul
     assert location_path(client.get("/onboarding/about")) == "/dashboard"
 
 
-def test_clerks_verdict_on_the_username_is_shown_at_the_field(clerk_app, emulator):  # noqa: F811
+def test_clerks_verdict_on_the_username_is_shown_at_the_field(clerk_app, emulator):
     # Clerk knows a user this app has not heard of yet (its webhook has not arrived).
     emulator.create_user(first_name="Someone", username="taken_name")
     person = emulator.create_user(first_name="Ada", last_name="Lovelace", username=None)
@@ -106,12 +105,13 @@ def test_clerks_verdict_on_the_username_is_shown_at_the_field(clerk_app, emulato
     assert "taken" in username.lower()
     assert 'aria-invalid="true"' in username
     assert input_value(page, "username") == "taken_name"
+    assert 'id="step-problems"' not in page  # the verdict is at the field, not above the form
     assert clerk_user(emulator, person["id"])["username"] is None
     stored = load_user(clerk_app, person["id"])
     assert (stored.username, stored.onboarding_step) == (None, 0)
 
 
-def test_a_new_sign_in_on_another_device_resumes_with_the_saved_values(clerk_app, emulator):  # noqa: F811
+def test_a_new_sign_in_on_another_device_resumes_with_the_saved_values(clerk_app, emulator):
     person = emulator.create_user(first_name="Grace", last_name="Hopper", username="ghopper")
     laptop = signed_in_client(clerk_app, emulator, person["id"])
     post_step(laptop, "about", {"first_name": "Grace", "last_name": "Hopper", "username": "grace_h"})
@@ -131,7 +131,7 @@ def test_a_new_sign_in_on_another_device_resumes_with_the_saved_values(clerk_app
     assert location_path(laptop.get("/onboarding")) == "/onboarding/review"
 
 
-def test_clerk_failing_on_the_last_step_loses_nothing_and_a_retry_finishes(clerk_app, emulator):  # noqa: F811
+def test_clerk_failing_on_the_last_step_loses_nothing_and_a_retry_finishes(clerk_app, emulator):
     person = emulator.create_user(first_name="Ada", last_name="Lovelace", username="ada_l")
     client = signed_in_client(clerk_app, emulator, person["id"])
     post_step(client, "about", {"first_name": "Ada", "last_name": "Lovelace", "username": "ada_l"})
@@ -151,7 +151,7 @@ def test_clerk_failing_on_the_last_step_loses_nothing_and_a_retry_finishes(clerk
     assert clerk_user(emulator, person["id"])["public_metadata"]["onboardingComplete"] is True
 
 
-def test_clerk_failing_on_the_names_keeps_the_input(clerk_app, emulator):  # noqa: F811
+def test_clerk_failing_on_the_names_keeps_the_input(clerk_app, emulator):
     person = emulator.create_user(first_name="Ada", last_name=None, username=None)
     client = signed_in_client(clerk_app, emulator, person["id"])
     page = text(client.get("/onboarding/about"))

@@ -12,16 +12,17 @@ import re
 
 import pytest
 from PIL import Image
+from werkzeug.datastructures import FileStorage
+from werkzeug.test import encode_multipart
 
 from mentorly.settings.forms import AVATAR_MAX_BYTES
 
 from .conftest import make_migrated_app, dispose
-from .emulator import emulator, emulator_server  # noqa: F401  (fixtures)
 from .settings_support import HTMX, PROFILE, csrf_token, image_bytes, load_user, profile_data, sign_in_clerk_user
 
 
 @pytest.fixture
-def clerk_app(postgres_url, tmp_path, emulator):  # noqa: F811
+def clerk_app(postgres_url, tmp_path, emulator):
     app = make_migrated_app(postgres_url, tmp_path, **emulator.app_config())
     yield app
     dispose(app)
@@ -32,7 +33,7 @@ def client(clerk_app):
     return clerk_app.test_client()
 
 
-def clerk_user(emulator, user_id):  # noqa: F811
+def clerk_user(emulator, user_id):
     response = emulator.api("GET", f"/users/{user_id}")
     assert response.status_code == 200
     return response.json()
@@ -43,7 +44,7 @@ def field_error(page: str, field: str) -> str | None:
     return match.group(1) if match else None
 
 
-def test_names_and_username_go_to_clerk_first_and_are_stored_from_its_answer(clerk_app, client, emulator):  # noqa: F811
+def test_names_and_username_go_to_clerk_first_and_are_stored_from_its_answer(clerk_app, client, emulator):
     user = sign_in_clerk_user(clerk_app, client, emulator, username="grace_h", first_name="Grace", last_name="H")
     token = csrf_token(client)
     response = client.post(
@@ -61,7 +62,7 @@ def test_names_and_username_go_to_clerk_first_and_are_stored_from_its_answer(cle
     assert saved.clerk_updated_at == at_clerk["updated_at"] > user.clerk_updated_at
 
 
-def test_clearing_a_name_clears_it_at_clerk(clerk_app, client, emulator):  # noqa: F811
+def test_clearing_a_name_clears_it_at_clerk(clerk_app, client, emulator):
     user = sign_in_clerk_user(clerk_app, client, emulator, username="no_last", first_name="Only", last_name="Once")
     token = csrf_token(client)
     assert client.post(PROFILE, data=profile_data(user, token, last_name="")).status_code == 303
@@ -70,7 +71,7 @@ def test_clearing_a_name_clears_it_at_clerk(clerk_app, client, emulator):  # noq
 
 
 @pytest.mark.parametrize("wanted", ["taken_at_clerk", "TAKEN_AT_CLERK", "Taken_At_Clerk"])
-def test_a_username_taken_in_clerk_is_shown_at_the_field(clerk_app, client, emulator, wanted):  # noqa: F811
+def test_a_username_taken_in_clerk_is_shown_at_the_field(clerk_app, client, emulator, wanted):
     emulator.create_user(username="taken_at_clerk")  # exists in Clerk, not (yet) here
     user = sign_in_clerk_user(clerk_app, client, emulator, username="hopeful")
     token = csrf_token(client)
@@ -94,7 +95,7 @@ def test_a_username_taken_in_clerk_is_shown_at_the_field(clerk_app, client, emul
     ],
     ids=["500", "503", "rate-limited", "gateway-timeout"],
 )
-def test_clerk_down_is_a_message_in_the_form_and_nothing_changes(clerk_app, client, emulator, fault):  # noqa: F811
+def test_clerk_down_is_a_message_in_the_form_and_nothing_changes(clerk_app, client, emulator, fault):
     user = sign_in_clerk_user(clerk_app, client, emulator, username="steady_user", first_name="Steady")
     token = csrf_token(client)
     emulator.fault(count=5, path="/v1/users", **fault)
@@ -112,7 +113,7 @@ def test_clerk_down_is_a_message_in_the_form_and_nothing_changes(clerk_app, clie
     assert (saved.first_name, saved.bio) == ("Steady", None)
 
 
-def test_app_owned_changes_alone_never_call_clerk(clerk_app, client, emulator):  # noqa: F811
+def test_app_owned_changes_alone_never_call_clerk(clerk_app, client, emulator):
     user = sign_in_clerk_user(clerk_app, client, emulator, username="local_only")
     token = csrf_token(client)
     emulator.fault("error", count=5, status=500, path="/v1/users")
@@ -125,16 +126,17 @@ def test_app_owned_changes_alone_never_call_clerk(clerk_app, client, emulator): 
 
 
 def upload(client, token, data: bytes, filename: str, content_type: str, headers=HTMX):
+    # Encoded in memory: the test client would spool a large body to a file it never closes.
+    boundary, body = encode_multipart(
+        {"csrf_token": token, "intent": "avatar", "avatar": FileStorage(io.BytesIO(data), filename, content_type=content_type)}
+    )
     return client.post(
-        PROFILE,
-        data={"csrf_token": token, "intent": "avatar", "avatar": (io.BytesIO(data), filename, content_type)},
-        content_type="multipart/form-data",
-        headers=headers,
+        PROFILE, data=body, content_type=f"multipart/form-data; boundary={boundary}", headers=headers
     )
 
 
 @pytest.mark.parametrize("image_format", ["PNG", "JPEG", "GIF", "WEBP"])
-def test_real_images_are_uploaded_to_clerk(clerk_app, client, emulator, image_format):  # noqa: F811
+def test_real_images_are_uploaded_to_clerk(clerk_app, client, emulator, image_format):
     user = sign_in_clerk_user(clerk_app, client, emulator, username=f"pic_{image_format.lower()}")
     assert clerk_user(emulator, user.clerk_id)["has_image"] is False
     token = csrf_token(client)
@@ -154,7 +156,7 @@ def test_real_images_are_uploaded_to_clerk(clerk_app, client, emulator, image_fo
         assert image.format == image_format
 
 
-def test_a_large_photo_reaches_clerk_scaled_down_and_without_exif(clerk_app, client, emulator):  # noqa: F811
+def test_a_large_photo_reaches_clerk_scaled_down_and_without_exif(clerk_app, client, emulator):
     user = sign_in_clerk_user(clerk_app, client, emulator, username="big_photo")
     exif = Image.Exif()
     exif[0x010F] = "SpyCam"
@@ -177,7 +179,7 @@ def test_a_large_photo_reaches_clerk_scaled_down_and_without_exif(clerk_app, cli
     ids=["text-named-png", "10MB-plus-one-byte"],
 )
 def test_bad_uploads_are_refused_at_the_field_and_never_reach_clerk(clerk_app, client, emulator, data, filename,
-                                                                     message):  # noqa: F811
+                                                                     message):
     user = sign_in_clerk_user(clerk_app, client, emulator, username="careful_uploader")
     token = csrf_token(client)
     response = upload(client, token, data, filename, "image/png")
@@ -186,7 +188,7 @@ def test_bad_uploads_are_refused_at_the_field_and_never_reach_clerk(clerk_app, c
     assert clerk_user(emulator, user.clerk_id)["has_image"] is False
 
 
-def test_removing_the_avatar(clerk_app, client, emulator):  # noqa: F811
+def test_removing_the_avatar(clerk_app, client, emulator):
     user = sign_in_clerk_user(clerk_app, client, emulator, username="camera_shy")
     token = csrf_token(client)
     assert upload(client, token, image_bytes("PNG"), "me.png", "image/png").status_code == 200
@@ -198,7 +200,7 @@ def test_removing_the_avatar(clerk_app, client, emulator):  # noqa: F811
     assert load_user(clerk_app, user.clerk_id).image_url == at_clerk["image_url"]
 
 
-def test_avatar_upload_while_clerk_is_down(clerk_app, client, emulator):  # noqa: F811
+def test_avatar_upload_while_clerk_is_down(clerk_app, client, emulator):
     user = sign_in_clerk_user(clerk_app, client, emulator, username="patient_one")
     token = csrf_token(client)
     emulator.fault("error", count=5, status=502, path="/v1/users")

@@ -252,3 +252,28 @@ def test_the_hosted_profile_page_is_next_to_the_frontend_api(app, publishable_ke
     app.config["CLERK_PUBLISHABLE_KEY"] = publishable_key
     with app.test_request_context():
         assert clerk_profile_url() == expected
+
+
+def test_a_session_that_ended_just_before_the_revoke_counts_as_revoked(emulator_app, emulator, emulator_sign_in, client):
+    signed_in = emulator_sign_in(client)
+    other = emulator.create_session(signed_in.clerk_id, user_agent=DESKTOP_UA)
+    token = page_csrf(client, "security")
+    emulator.fault("error", count=1, status=404, path="/v1/sessions", method="POST")
+
+    response = revoke(client, token, other.id, headers=HTMX)
+
+    assert response.status_code == 200
+    assert json.loads(response.headers["HX-Trigger"])["toast"]["message"] == "Signed out of Chrome 131 on Linux."
+
+
+def test_any_other_refusal_from_clerk_is_shown(emulator_app, emulator, emulator_sign_in, client):
+    signed_in = emulator_sign_in(client)
+    other = emulator.create_session(signed_in.clerk_id)
+    token = page_csrf(client, "security")
+    emulator.fault("error", count=1, status=403, path="/v1/sessions", method="POST")
+
+    response = revoke(client, token, other.id, headers=HTMX)
+
+    assert response.status_code == 422
+    assert "Clerk would not end that session" in plain(text(response))
+    assert session_status(emulator, other.id) == "active"

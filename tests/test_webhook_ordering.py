@@ -22,7 +22,7 @@ from .webhook_support import (
     users_snapshot,
 )
 
-PERSONAL = ("email", "username", "first_name", "last_name", "image_url", "bio", "website", "location", "last_sign_in_at")
+PERSONAL = ("email", "username", "first_name", "last_name", "image_url", "bio", "website", "location", "goal", "last_sign_in_at")
 
 
 def statuses(app) -> list[tuple[str, str]]:
@@ -66,7 +66,11 @@ def test_the_same_updated_at_again_under_a_new_id_is_applied_and_harmless(app, c
 def test_nothing_after_user_deleted_brings_the_user_back(app, client, svix, late):
     svix.post(client, event("user.created", clerk_user("user_gone", email="gone@example.org", username="gone", updated_at=BASE_MS)))
     with app.app_context():
-        db.session.execute(update(User).where(User.clerk_id == "user_gone").values(bio="about me", website="https://me.example"))
+        db.session.execute(
+            update(User)
+            .where(User.clerk_id == "user_gone")
+            .values(bio="about me", website="https://me.example", goal="learn", interests=["python"])
+        )
         db.session.commit()
     assert svix.post(client, deleted_event("user_gone"), msg_id="msg_del").get_json() == {"status": "applied"}
     tombstone = user_row(app, "user_gone")
@@ -80,7 +84,7 @@ def test_nothing_after_user_deleted_brings_the_user_back(app, client, svix, late
     user = user_row(app, "user_gone")
     assert user.deleted_at == tombstone.deleted_at
     assert all(getattr(user, column) is None for column in PERSONAL)
-    assert (user.email_verified, user.external_accounts) == (False, [])
+    assert (user.email_verified, user.external_accounts, user.interests) == (False, [], [])
     assert [s for _, s in statuses(app)][-len(late):] == ["stale"] * len(late)
 
 

@@ -7,14 +7,12 @@ connection and refuses new ones, exactly as a restarting or unreachable server w
 from __future__ import annotations
 
 import json
+import logging
 import socket
 import threading
 
 import pytest
-from sqlalchemy import event as sa_event
 from sqlalchemy.engine import make_url
-
-from mentorly.extensions import db
 
 from .conftest import dispose, make_migrated_app
 from .webhook_support import all_events, all_users, clerk_user, event, event_row, user_row
@@ -31,6 +29,10 @@ class Forwarder:
         self._lock = threading.Lock()
         self._stopped = threading.Event()
         self._accepting: threading.Thread | None = None
+        # When set, the first client message containing these bytes is not forwarded: every
+        # connection is cut instead (the server never sees the statement).
+        self.cut_before: bytes | None = None
+        self.was_cut = threading.Event()
 
     def open(self) -> None:
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -78,13 +80,17 @@ class Forwarder:
             client.settimeout(None)
             with self._lock:
                 self._sockets.update((client, upstream))
-            for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+            for source, sink, watch in ((client, upstream, True), (upstream, client, False)):
+                threading.Thread(target=self._pump, args=(source, sink, watch), daemon=True).start()
 
-    @staticmethod
-    def _pump(source: socket.socket, sink: socket.socket) -> None:
+    def _pump(self, source: socket.socket, sink: socket.socket, watch: bool) -> None:
         try:
             while chunk := source.recv(65536):
+                if watch and self.cut_before is not None and self.cut_before in chunk:
+                    self.cut_before = None
+                    self.was_cut.set()
+                    self.close()  # before the app hears anything back: it is down from here
+                    return
                 sink.sendall(chunk)
         except OSError:
             pass
@@ -107,7 +113,8 @@ def forwarder(postgres_url):
 
 @pytest.fixture
 def outage_app(postgres_url, forwarder, tmp_path):
-    url = make_url(postgres_url).set(host="127.0.0.1", port=forwarder.port)
+    # Plain text on the wire, so the forwarder can see which statement it is carrying.
+    url = make_url(postgres_url).set(host="127.0.0.1", port=forwarder.port).update_query_dict({"sslmode": "disable"})
     app = make_migrated_app(url.render_as_string(hide_password=False), tmp_path)
     yield app
     dispose(app)
@@ -117,14 +124,24 @@ def delivery(clerk_id: str = "user_outage") -> dict:
     return event("user.created", clerk_user(clerk_id, email="outage@example.org", username="outage"))
 
 
-def test_database_unreachable_gives_503_then_the_retry_applies(outage_app, forwarder, svix):
+def test_database_unreachable_gives_503_then_the_retry_applies(outage_app, forwarder, svix, caplog):
     client = outage_app.test_client()
     forwarder.close()
-    for _ in range(2):  # Svix retries immediately, then after 5 seconds
-        response = svix.post(client, delivery(), msg_id="msg_outage")
-        assert response.status_code == 503, response.get_data(as_text=True)
-        assert response.headers["Retry-After"]
-        assert "retry" in response.get_json()["error"]
+    logger = logging.getLogger("mentorly")
+    logger.addHandler(caplog.handler)
+    try:
+        for _ in range(2):  # Svix retries immediately, then after 5 seconds
+            caplog.clear()
+            response = svix.post(client, delivery(), msg_id="msg_outage")
+            assert response.status_code == 503, response.get_data(as_text=True)
+            assert response.headers["Retry-After"]
+            assert "retry" in response.get_json()["error"]
+            [line] = [r.getMessage() for r in caplog.records if r.name == "mentorly.webhooks"]
+            for part in ("type='user.created'", "svix_id=msg_outage", "clerk_id=user_outage", "outcome=retry-later", "ms="):
+                assert part in line
+            assert "@" not in line
+    finally:
+        logger.removeHandler(caplog.handler)
     forwarder.open()
     assert all_users(outage_app) == [] and all_events(outage_app) == []
 
@@ -148,25 +165,14 @@ def test_a_server_restart_between_deliveries_is_invisible(outage_app, forwarder,
 
 
 def test_connection_lost_mid_transaction_leaves_nothing_half_written(outage_app, forwarder, svix):
-    """The event is claimed, then the connection dies before the user is written."""
+    """The event is claimed, then the connection dies as the user is about to be written."""
     client = outage_app.test_client()
-    cut = {"done": False}
-
-    def cut_before_user_write(conn, cursor, statement, parameters, context, executemany):
-        if not cut["done"] and statement.lstrip().upper().startswith("INSERT INTO USERS"):
-            cut["done"] = True
-            forwarder.close()
-
-    with outage_app.app_context():
-        engine = db.engine
-    sa_event.listen(engine, "before_cursor_execute", cut_before_user_write)
-    try:
-        response = svix.post(client, delivery(), msg_id="msg_cut")
-    finally:
-        sa_event.remove(engine, "before_cursor_execute", cut_before_user_write)
-    assert cut["done"], "the connection was never cut"
+    forwarder.cut_before = b"INSERT INTO users"
+    response = svix.post(client, delivery(), msg_id="msg_cut")
+    assert forwarder.was_cut.is_set(), "the connection was never cut"
     assert response.status_code == 503, response.get_data(as_text=True)
 
+    forwarder.close()
     forwarder.open()
     # The claim of the webhook_events row was rolled back with everything else.
     assert all_events(outage_app) == [] and all_users(outage_app) == []
@@ -174,6 +180,23 @@ def test_connection_lost_mid_transaction_leaves_nothing_half_written(outage_app,
     assert response.get_json() == {"status": "applied"}
     assert event_row(outage_app, "msg_cut").status == "applied"
     assert user_row(outage_app, "user_outage").email == "outage@example.org"
+
+
+def test_connection_lost_at_commit_is_a_503_and_the_retry_is_a_duplicate_or_applies(outage_app, forwarder, svix):
+    """Cut as COMMIT is sent: the server may never learn of it, so either outcome must be whole."""
+    client = outage_app.test_client()
+    forwarder.cut_before = b"COMMIT"
+    response = svix.post(client, delivery(), msg_id="msg_commit")
+    assert forwarder.was_cut.is_set()
+    assert response.status_code == 503
+    forwarder.close()
+    forwarder.open()
+    users, records = all_users(outage_app), all_events(outage_app)
+    assert (len(users), len(records)) in {(0, 0), (1, 1)}  # both or neither, never one alone
+    response = svix.post(client, delivery(), msg_id="msg_commit")
+    assert response.status_code == 200
+    assert response.get_json()["status"] in {"applied", "duplicate"}
+    assert len(all_users(outage_app)) == 1 and event_row(outage_app, "msg_commit").status == "applied"
 
 
 def test_healthz_follows_the_database(outage_app, forwarder):

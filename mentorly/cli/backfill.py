@@ -28,9 +28,10 @@ from __future__ import annotations
 import logging
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 from sqlalchemy import Connection, DateTime, Engine, Integer, String, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -395,31 +396,22 @@ class Backfill:
                 self.report.seconds = time.perf_counter() - started
         return self.report
 
-    def _exclusive(self):
-        engine = self.engine
-
-        class Lock:
-            def __enter__(inner):
-                inner.conn = None
-                if engine.dialect.name == "postgresql" and not self.dry_run:
-                    inner.conn = engine.connect()
-                    got = inner.conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": LOCK_KEY}).scalar()
-                    inner.conn.commit()
-                    if not got:
-                        inner.conn.close()
-                        raise BackfillError("another backfill is running against this database")
-                return inner
-
-            def __exit__(inner, *exc_info):
-                if inner.conn is not None:
-                    try:
-                        inner.conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": LOCK_KEY})
-                        inner.conn.commit()
-                    finally:
-                        inner.conn.close()
-                return False
-
-        return Lock()
+    @contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """On PostgreSQL, a session advisory lock: a second backfill refuses instead of interleaving."""
+        if self.engine.dialect.name != "postgresql" or self.dry_run:
+            yield
+            return
+        with self.engine.connect() as conn:
+            got = conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": LOCK_KEY}).scalar()
+            conn.commit()
+            if not got:
+                raise BackfillError("another backfill is running against this database")
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": LOCK_KEY})
+                conn.commit()
 
     def _run(self) -> None:
         cursor = self._start()

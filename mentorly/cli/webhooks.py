@@ -24,7 +24,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import Connection, Engine, delete, func, select, update
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from ..clerk.objects import ClerkObjectError
 from ..extensions import db
@@ -90,6 +90,10 @@ def replay_event(engine: Engine, svix_id: str) -> ReplayResult:
         reason = f"invalid payload: {exc}"
     except OperationalError:
         raise
+    except IntegrityError:
+        # As at the endpoint: an email/username clash with a concurrent change is a race, not
+        # the delivery's fault. Nothing was written; the delivery keeps its status.
+        return ReplayResult(svix_id, before, before, "email or username taken by a concurrent change: try again")
     except DBAPIError as exc:
         if exc.connection_invalidated:
             raise
@@ -184,7 +188,10 @@ def replay_command(svix_ids, all_failed) -> None:
             return
     applied = unchanged = missing = 0
     for svix_id in svix_ids:
-        result = replay_event(engine, svix_id)
+        try:
+            result = replay_event(engine, svix_id)
+        except OperationalError as exc:
+            raise click.ClickException(f"the database is unavailable: {str(exc).splitlines()[0]}") from exc
         if result.before is None:
             missing += 1
             click.echo(f"{svix_id}: no such delivery", err=True)

@@ -38,7 +38,12 @@ from . import bp
 log = logging.getLogger(__name__)
 
 FORMS = {"about": AboutForm, "profile": ProfileStepForm, "goals": GoalsForm, "review": FinishForm}
-SAVERS = {"about": save_about, "profile": save_profile, "goals": save_goals}
+SAVERS = {
+    "about": save_about,
+    "profile": save_profile,
+    "goals": save_goals,
+    "review": lambda user, form: finish(user),
+}
 
 
 def _go(url: str):
@@ -100,12 +105,16 @@ def _render(step: Step, form, *, status: int = 200, problems: list[str] | None =
 def _apply_clerk_errors(form, exc: ClerkAPIError) -> list[str]:
     """Clerk's messages at the field they name; the rest above the form."""
     problems = list(exc.messages)
+    placed = False
     for param, messages in exc.field_errors.items():
         if param in form and param != "csrf_token":
             form[param].errors = list(form[param].errors) + messages
+            placed = True
         else:
             problems.extend(messages)
-    return problems or ["Clerk could not save these details. Please check them and try again."]
+    if not problems and not placed:
+        problems.append("Clerk could not save these details. Please check them and try again.")
+    return problems
 
 
 @bp.get("")
@@ -131,10 +140,7 @@ def step(slug: str):
     if not form.validate():
         return _render(current, form, status=422)
     try:
-        if current.slug == "review":
-            finish(g.user)
-        else:
-            SAVERS[current.slug](g.user, form)
+        SAVERS[current.slug](g.user, form)
     except ClerkAPIError as exc:
         log.info("Clerk refused the %s step for %s: %s", current.slug, g.user.clerk_id, exc.codes)
         return _render(current, form, status=422, problems=_apply_clerk_errors(form, exc))
@@ -150,5 +156,6 @@ def step(slug: str):
         return _go(url_for("dashboard.index"))
     if is_htmx():
         # The next step's panel, fresh from the saved row, and its URL in the address bar.
-        return _render(following, _build_form(following, from_request=False), headers={"HX-Push-Url": _step_url(following)})
+        fresh = _build_form(following, from_request=False)
+        return _render(following, fresh, headers={"HX-Push-Url": _step_url(following)})
     return redirect(_step_url(following), code=303)

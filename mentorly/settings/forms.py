@@ -238,7 +238,7 @@ class TimezoneSelect:
         else:
             inline = selected if selected in timezone_names() and selected not in COMMON_TIMEZONES else None
             url = f"{defer_url}?{urlencode({'selected': inline})}" if inline else defer_url
-            attributes = Markup(' hx-get="{}" hx-trigger="load" hx-swap="outerHTML"').format(url)
+            attributes = Markup(' hx-get="{}" hx-trigger="load" hx-target="this" hx-swap="outerHTML"').format(url)
             others = Markup('<optgroup label="All time zones"{}>').format(attributes) + (
                 timezone_options((inline,), inline) if inline else Markup("")
             ) + Markup("</optgroup>")

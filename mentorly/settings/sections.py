@@ -58,7 +58,3 @@ def section_saved(slug: str, message: str, **context: Any) -> Response:
         return toast(render_section(slug, **context), message)
     flash(message, "success")
     return redirect(url_for(f"settings.{slug}"), code=303)
-
-
-def section_url(slug: str) -> str:
-    return url_for(f"settings.{slug}")

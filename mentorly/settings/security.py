@@ -111,7 +111,7 @@ def revoke_user_session(clerk_user_id: str, session_id: str, current_sid: str | 
     """End one of the user's other sessions at Clerk; returns it as it was before.
 
     Raises SessionRevokeRefused (the current session, or one that is not among the user's
-    active sessions), or ClerkUnavailable.
+    active sessions), ClerkUnavailable, or ClerkAPIError if Clerk will not list the sessions.
     """
     if current_sid and session_id == current_sid:
         raise SessionRevokeRefused("That is the session you are using now. To end it, sign out.")
@@ -121,9 +121,10 @@ def revoke_user_session(clerk_user_id: str, session_id: str, current_sid: str | 
     try:
         clerk_client().revoke_session(session_id)
     except ClerkAPIError as exc:
+        # A 404 means it ended between the list and the revoke (signed out, expired): that is
+        # the outcome asked for. Any other refusal is reported.
         if exc.status != 404:
             raise SessionRevokeRefused(f"Clerk would not end that session: {exc}") from None
-        # It ended between the list and the revoke (signed out, expired): the outcome is the same.
     log.info("user %s revoked session %s", clerk_user_id, session_id)
     return session
 

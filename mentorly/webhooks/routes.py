@@ -11,7 +11,7 @@ from svix.webhooks import Webhook, WebhookVerificationError
 
 from ..extensions import csrf, db
 from . import bp
-from .events import TransientError, parse_envelope, process_event
+from .events import TransientError, parse_envelope, process_event, subject_id
 
 log = logging.getLogger("mentorly.webhooks")
 SVIX_HEADERS = ("svix-id", "svix-timestamp", "svix-signature")
@@ -56,9 +56,11 @@ def clerk_webhook():
     try:
         outcome = process_event(db.engine, headers["svix-id"], text, envelope)
     except TransientError as exc:
+        event_type = str(envelope.get("type"))[:100]
         log.warning(
-            "webhook type=%r svix_id=%s outcome=retry-later reason=%r ms=%.1f",
-            str(envelope.get("type"))[:100], svix_id, str(exc), (time.perf_counter() - started) * 1000,
+            "webhook type=%r svix_id=%s clerk_id=%s outcome=retry-later reason=%r ms=%.1f",
+            event_type, svix_id, subject_id(event_type, envelope.get("data")), str(exc),
+            (time.perf_counter() - started) * 1000,
         )
         return jsonify(error="database unavailable, retry later"), 503, {"Retry-After": "5"}
 

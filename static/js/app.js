@@ -76,6 +76,16 @@
     showToast(message, "error");
   });
 
+  // A 503 that is a whole page (the sign-in check could not reach Clerk) is not a form to swap
+  // into a section: say so in a toast instead.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var xhr = event.detail.xhr;
+    if (xhr.status === 503 && /^\s*<!doctype html/i.test(xhr.responseText || "")) {
+      event.detail.shouldSwap = false;
+      showToast("Mentorly cannot reach its sign-in service right now. Please try again in a moment.", "error");
+    }
+  });
+
   document.addEventListener("htmx:sendError", function () {
     showToast("Mentorly could not be reached. Check your connection and try again.", "error");
   });

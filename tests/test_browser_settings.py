@@ -1,0 +1,239 @@
+"""The settings area in real Chromium (Playwright), served by a real server thread on PostgreSQL
+built by the migrations, with the Clerk emulator behind it.
+
+What only a browser can show: htmx swapping one section while the page stays (a marker on
+`window` survives), the pushed URLs and back/forward, the live bio counter, "Saving…", the toast
+that hides itself, and how the page looks at desktop and phone widths (screenshots are kept in
+test-artifacts/).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Iterator
+
+import pytest
+from flask import request
+
+from mentorly.extensions import db
+from mentorly.settings.forms import visible_length
+from mentorly.users import sync_user_to_db
+
+from .browser import DESKTOP, PHONE, LiveServer
+from .conftest import dispose, make_migrated_app, make_session_token
+
+pytestmark = [pytest.mark.browser, pytest.mark.postgres]
+
+SECTIONS = [
+    ("notifications", "Notifications"),
+    ("security", "Security"),
+    ("billing", "Billing"),
+    ("appearance", "Appearance"),
+    ("integrations", "Integrations"),
+    ("profile", "Profile"),
+]
+
+
+@pytest.fixture
+def live(postgres_url, tmp_path, emulator) -> Iterator[LiveServer]:
+    app = make_migrated_app(postgres_url, tmp_path, **emulator.app_config())
+    app.config["SLOW_POSTS"] = 0.0
+
+    # Lets a test hold a save open long enough to see the button while it runs.
+    @app.before_request
+    def slow_posts():
+        if request.method == "POST" and app.config["SLOW_POSTS"]:
+            time.sleep(app.config["SLOW_POSTS"])
+
+    with LiveServer(app) as server:
+        server.app = app
+        yield server
+    dispose(app)
+
+
+@pytest.fixture
+def person(live, emulator):
+    """A user in the emulator (Clerk) and here, onboarded; returns its Clerk object."""
+    clerk_user = emulator.create_user(username="browser_user", first_name="Bea", last_name="Browser")
+    with live.app.app_context():
+        user = sync_user_to_db(clerk_user)
+        user.is_onboarded = True
+        user.onboarding_step = 4
+        db.session.commit()
+    return clerk_user
+
+
+def open_page(browser, live, person, *, viewport=DESKTOP, color_scheme="light"):
+    context = browser.new_context(viewport=viewport, color_scheme=color_scheme, reduced_motion="no-preference")
+    token = make_session_token(person["id"], lifetime=3600)
+    context.add_cookies(
+        [
+            {"name": "__session", "value": token, "url": live.url},
+            {"name": "__client_uat", "value": str(int(time.time())), "url": live.url},
+        ]
+    )
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.errors = errors
+    return context, page
+
+
+def section_title(page) -> str:
+    return page.locator("#section-title").inner_text()
+
+
+def test_navigation_swaps_only_the_section_and_history_restores_it(browser, live, person):
+    from playwright.sync_api import expect
+
+    context, page = open_page(browser, live, person)
+    page.goto(f"{live.url}/dashboard/settings/profile")
+    page.evaluate("window.__marker = 'still the same page'")
+    nav = page.locator(".settings-nav")
+
+    for slug, label in SECTIONS:
+        nav.get_by_role("link", name=label, exact=True).click()
+        expect(page).to_have_url(f"{live.url}/dashboard/settings/{slug}")
+        expect(page.locator("#section-title")).to_have_text(label)
+        expect(nav.get_by_role("link", name=label, exact=True)).to_have_attribute("aria-current", "page")
+        assert nav.locator('[aria-current="page"]').count() == 1
+        assert page.evaluate("window.__marker") == "still the same page"
+        assert page.title() == f"{label} · Settings · Mentorly"
+
+    # Back through every section, then forward again: the URL and the section agree each time.
+    visited = ["profile"] + [slug for slug, _ in SECTIONS]
+    labels = dict(SECTIONS)
+    for slug in reversed(visited[:-1]):
+        page.go_back()
+        expect(page).to_have_url(f"{live.url}/dashboard/settings/{slug}")
+        expect(page.locator("#section-title")).to_have_text(labels[slug])
+        expect(nav.get_by_role("link", name=labels[slug], exact=True)).to_have_attribute("aria-current", "page")
+    for slug in visited[1:3]:
+        page.go_forward()
+        expect(page).to_have_url(f"{live.url}/dashboard/settings/{slug}")
+        expect(page.locator("#section-title")).to_have_text(labels[slug])
+    assert page.evaluate("window.__marker") == "still the same page"
+    assert page.errors == []
+    context.close()
+
+
+def test_profile_counter_errors_saving_toast_and_reload(browser, live, person, emulator):
+    from playwright.sync_api import expect
+
+    context, page = open_page(browser, live, person)
+    page.goto(f"{live.url}/dashboard/settings/notifications")
+    # Profile arrives as a fragment: its long time zone list is fetched after the swap.
+    page.locator(".settings-nav").get_by_role("link", name="Profile", exact=True).click()
+    expect(page).to_have_url(f"{live.url}/dashboard/settings/profile")
+    expect(page.locator("#timezone option")).to_have_count(len(_all_zone_options(live)), timeout=5000)
+
+    bio = page.get_by_label("Bio")
+    counter = page.locator("#bio-counter")
+    expect(counter).to_have_text("0 / 160")
+    bio.fill("hello")
+    expect(counter).to_have_text("5 / 160")
+    bio.fill("\U0001f468\u200d\U0001f469\u200d\U0001f467 \U0001f1eb\U0001f1f7")  # a family and a flag: 3 characters
+    expect(counter).to_have_text("3 / 160")
+    bio.fill("line one\nline two")
+    expect(counter).to_have_text("17 / 160")
+
+    too_long = "\U0001f600" * 100 + "x" * 61
+    bio.fill(too_long)
+    expect(counter).to_have_text("161 / 160")
+    expect(counter).to_have_class("field-counter over")
+    page.get_by_role("button", name="Save profile").click()
+    error = page.locator("#bio-error")
+    expect(error).to_have_text("Bio can be at most 160 characters (it has 161).")
+    expect(page.get_by_label("Bio")).to_have_value(too_long)
+    expect(page.get_by_label("Bio")).to_have_attribute("aria-invalid", "true")
+    expect(page.get_by_label("Bio")).to_be_focused()
+
+    page.get_by_label("First name").fill("Beatrice")
+    page.get_by_label("Last name").fill("Browning")
+    page.get_by_label("Username").fill("Bea_Browning")
+    saved_bio = "Mentor for people learning to ship web apps \U0001f680"
+    page.get_by_label("Bio").fill(saved_bio)
+    page.get_by_label("Website").fill("bea.example")
+    page.get_by_label("Location").fill("Lisbon")
+    page.get_by_label("Timezone").select_option("Europe/Lisbon")
+
+    live.app.config["SLOW_POSTS"] = 0.8
+    save = page.get_by_role("button", name="Save profile")
+    save.click()
+    busy = page.locator(".profile-form button[type=submit]")
+    expect(busy).to_have_text("Saving…", timeout=700)
+    expect(busy).to_be_disabled()
+    toast = page.locator("#toasts .toast")
+    expect(toast).to_have_text("Profile saved.", timeout=5000)
+    shown_at = time.monotonic()
+    live.app.config["SLOW_POSTS"] = 0.0
+    expect(page.get_by_role("button", name="Save profile")).to_be_enabled()
+    expect(page.locator("#bio-error")).to_have_count(0)
+    expect(toast).to_have_count(0, timeout=6000)
+    hidden_after = time.monotonic() - shown_at
+    assert 2.5 <= hidden_after <= 4.5, hidden_after
+
+    page.reload()
+    expect(page.get_by_label("First name")).to_have_value("Beatrice")
+    expect(page.get_by_label("Last name")).to_have_value("Browning")
+    expect(page.get_by_label("Username")).to_have_value("bea_browning")
+    expect(page.get_by_label("Bio")).to_have_value(saved_bio)
+    expect(page.get_by_label("Website")).to_have_value("https://bea.example")
+    expect(page.get_by_label("Location")).to_have_value("Lisbon")
+    expect(page.get_by_label("Timezone")).to_have_value("Europe/Lisbon")
+    expect(page.locator("#bio-counter")).to_have_text(f"{visible_length(saved_bio)} / 160")
+
+    at_clerk = emulator.api("GET", f"/users/{person['id']}").json()
+    assert (at_clerk["first_name"], at_clerk["last_name"], at_clerk["username"]) == (
+        "Beatrice", "Browning", "bea_browning"
+    )
+    assert page.errors == []
+    context.close()
+
+
+def _all_zone_options(live) -> list[str]:
+    from mentorly.settings.forms import COMMON_TIMEZONES, other_timezones
+
+    return list(COMMON_TIMEZONES) + list(other_timezones())
+
+
+def test_without_javascript_the_profile_form_posts_and_redirects(browser, live, person):
+    from playwright.sync_api import expect
+
+    context = browser.new_context(java_script_enabled=False, viewport=DESKTOP)
+    context.add_cookies([{"name": "__session", "value": make_session_token(person["id"], lifetime=3600),
+                          "url": live.url}])
+    page = context.new_page()
+    page.goto(f"{live.url}/dashboard/settings/billing")
+    page.get_by_role("link", name="Profile", exact=True).click()
+    expect(page).to_have_url(f"{live.url}/dashboard/settings/profile")
+    assert page.locator("#timezone option").count() == len(_all_zone_options(live))
+    page.get_by_label("Location").fill("Porto")
+    page.get_by_role("button", name="Save profile").click()
+    expect(page).to_have_url(f"{live.url}/dashboard/settings/profile")
+    expect(page.locator("#toasts .toast")).to_have_text("Profile saved.")
+    expect(page.get_by_label("Location")).to_have_value("Porto")
+    context.close()
+
+
+@pytest.mark.parametrize("color_scheme", ["light", "dark"])
+@pytest.mark.parametrize("name, viewport", [("desktop", DESKTOP), ("phone", PHONE)])
+def test_profile_screenshots(browser, live, person, artifacts, name, viewport, color_scheme):
+    from playwright.sync_api import expect
+
+    context, page = open_page(browser, live, person, viewport=viewport, color_scheme=color_scheme)
+    page.goto(f"{live.url}/dashboard/settings/profile")
+    page.get_by_label("Bio").fill("x" * 161)
+    page.get_by_role("button", name="Save profile").click()
+    expect(page.locator("#bio-error")).to_be_visible()
+    page.evaluate("window.scrollTo(0, 0)")
+    # Nothing sticks out sideways on a phone.
+    assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
+    red, green, blue = (int(part) for part in page.evaluate(
+        "getComputedStyle(document.documentElement).backgroundColor.match(/\\d+/g).slice(0, 3)"
+    ))
+    assert (red + green + blue > 600) if color_scheme == "light" else (red + green + blue < 200)
+    path = artifacts / f"settings-profile-{name}-{color_scheme}.png"
+    page.screenshot(path=str(path), full_page=True)
+    assert path.stat().st_size > 10_000
+    context.close()
