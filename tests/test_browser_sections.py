@@ -1,14 +1,13 @@
 """The five sections in Chromium (Playwright): htmx saves without reloads, the theme, layouts.
 
 The app runs in a real werkzeug server thread on a free port, on a PostgreSQL database built by
-the migrations, with the local Clerk emulator as Clerk. Chromium is Debian's (`/usr/bin/chromium`
-or MENTORLY_CHROMIUM); without it these tests are skipped with the reason, unless
-MENTORLY_REQUIRE_BROWSER=1 makes that a failure. Screenshots go to test-artifacts/.
+the migrations, with a local Clerk emulator of its own as Clerk. Chromium is the suite's one
+session-wide browser (tests/browser.py: Debian's, skipped with the reason when it is missing unless
+MENTORLY_REQUIRE_BROWSER=1). Screenshots go to test-artifacts/.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 import uuid
 from pathlib import Path
@@ -21,43 +20,13 @@ from werkzeug.serving import make_server
 from mentorly.extensions import db
 from mentorly.models import NotificationSettings, User
 from tests.conftest import ARTIFACTS, _admin_conninfo, dispose, make_migrated_app
+from tests.browser import DESKTOP, PHONE
 from tests.emulator import EmulatorProcess, free_port
 from tests.sections_support import DESKTOP_UA, PHONE_UA, EmulatorSignIn, emulator_config
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres]
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-DESKTOP = {"width": 1280, "height": 900}
-PHONE = {"width": 390, "height": 844}
 SETTINGS = "/dashboard/settings"
-
-
-def chromium_path() -> str:
-    path = os.environ.get("MENTORLY_CHROMIUM") or "/usr/bin/chromium"
-    if not Path(path).is_file() or not os.access(path, os.X_OK):
-        message = f"Chromium not found at {path} (set MENTORLY_CHROMIUM, or install Debian's chromium)"
-        if os.environ.get("MENTORLY_REQUIRE_BROWSER") == "1":
-            pytest.fail(message + " (MENTORLY_REQUIRE_BROWSER=1)")
-        pytest.skip(message)
-    return path
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    executable = chromium_path()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")

@@ -74,7 +74,7 @@ def production_site(monkeypatch, tmp_path):
         db.engine.dispose()
 
 
-def visit(browser, base_url: str, paths: list[str], clerk_id: str | None) -> dict[str, list]:  # noqa: F811
+def visit(browser, base_url: str, paths: list[str], clerk_id: str | None) -> dict[str, list]:
     context = browser.new_context(viewport=DESKTOP)
     context.route("**/*", lambda route: route.continue_() if route.request.url.startswith(base_url)
                   else route.abort())
@@ -106,7 +106,7 @@ def visit(browser, base_url: str, paths: list[str], clerk_id: str | None) -> dic
     return found
 
 
-def test_every_page_renders_under_the_production_csp(browser, production_site):  # noqa: F811
+def test_every_page_renders_under_the_production_csp(browser, production_site):
     server, (onboarded, newcomer) = production_site
     found = visit(browser, server.url, ["/", "/sign-in"], None)
     found.update(visit(browser, server.url, SIGNED_IN_PAGES, onboarded))
@@ -114,7 +114,7 @@ def test_every_page_renders_under_the_production_csp(browser, production_site): 
     assert found == {}
 
 
-def test_the_listener_catches_inline_script_and_style(browser, production_site):  # noqa: F811
+def test_the_listener_catches_inline_script_and_style(browser, production_site):
     server, _ = production_site
     found = visit(browser, server.url, ["/_inline_probe"], None)
     directives = {v["directive"] for v in found["/_inline_probe"] if isinstance(v, dict)}

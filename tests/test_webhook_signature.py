@@ -134,8 +134,6 @@ def test_the_signature_covers_the_raw_bytes_not_the_parsed_json(app, client):
 
 
 def _refusal_cases():
-    now = datetime.now(UTC)
-
     def no_headers():
         return fresh_body(), {}
 
@@ -161,7 +159,8 @@ def _refusal_cases():
     def at(delta):
         def case():
             body = fresh_body()
-            return body, signed_headers(body, at=now + delta)
+            # The clock is read when the case runs, not when tests are collected.
+            return body, signed_headers(body, at=datetime.now(UTC) + delta)
 
         return case
 
