@@ -194,6 +194,23 @@ def test_dry_run_writes_nothing_and_prune_tombstones_only_what_clerk_deleted(dat
     assert after[ids[0]][FIRST_NAME] == "Changed"
 
 
+def test_backfill_logs_counts_but_no_emails(database_url, make_app, emulator, caplog):
+    import logging
+
+    emulator.bulk_create_users(30)
+    app = make_app(database_url)
+    logger = logging.getLogger("mentorly")  # it does not propagate: listen on it directly
+    logger.addHandler(caplog.handler)
+    try:
+        result = backfill(app, "--prune")
+    finally:
+        logger.removeHandler(caplog.handler)
+    assert result.exit_code == 0
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("backfill complete: created=30" in message for message in messages)
+    assert not [message for message in messages if "@" in message]
+
+
 def test_prune_refuses_when_clerk_lists_far_fewer_users(database_url, make_app, emulator):
     """Pointed at the wrong (or an emptied) Clerk instance, prune stops instead of deleting everyone."""
     emulator.bulk_create_users(40)
