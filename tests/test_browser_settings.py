@@ -117,7 +117,7 @@ def test_navigation_swaps_only_the_section_and_history_restores_it(browser, live
     context.close()
 
 
-def test_profile_counter_errors_saving_toast_and_reload(browser, live, person, emulator):
+def test_profile_counter_errors_saving_toast_and_reload(browser, live, person, emulator, artifacts):
     from playwright.sync_api import expect
 
     context, page = open_page(browser, live, person)
@@ -167,6 +167,7 @@ def test_profile_counter_errors_saving_toast_and_reload(browser, live, person, e
     expect(toast).to_have_text("Profile saved.", timeout=5000)
     shown_at = time.monotonic()
     live.app.config["SLOW_POSTS"] = 0.0
+    page.screenshot(path=str(artifacts / "settings-profile-saved-desktop-light.png"))
     expect(page.get_by_role("button", name="Save profile")).to_be_enabled()
     expect(page.locator("#bio-error")).to_have_count(0)
     expect(toast).to_have_count(0, timeout=6000)
