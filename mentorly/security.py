@@ -13,12 +13,15 @@
 Our own templates use neither inline scripts nor inline styles, so `style-src 'self'` holds for
 every page that does not load ClerkJS. Clerk's components style themselves at run time
 (CSS-in-JS), which Clerk documents as needing `style-src 'unsafe-inline'`: the pages that load
-ClerkJS (sign-in, the session refresh page) get that one relaxation and nothing else.
+ClerkJS (sign-in, the refresh page, signed-in pages, where it keeps the session token fresh)
+get that one relaxation and nothing else; `templates/auth/_clerk_scripts.html` marks them.
 """
 
 from __future__ import annotations
 
-from flask import Flask, Response, current_app
+from functools import cache
+
+from flask import Flask, Response, current_app, g
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .clerk.sessions import frontend_api_url
@@ -26,8 +29,6 @@ from .clerk.sessions import frontend_api_url
 CLERK_IMAGES = "https://img.clerk.com"
 # Clerk's bot protection (Cloudflare Turnstile) runs inside the sign-in form when enabled.
 CLERK_BOT_PROTECTION = "https://challenges.cloudflare.com"
-# A script ClerkJS's loader leaves in the page: how we recognise a page that mounts Clerk's UI.
-CLERK_SCRIPT_MARKER = b"/npm/@clerk/"
 HSTS = "max-age=31536000; includeSubDomains"
 
 
@@ -55,10 +56,16 @@ def _strict(app: Flask) -> bool:
     return app.config.get("MENTORLY_ENV") == "production" or bool(app.config.get("SECURITY_HEADERS"))
 
 
-def _loads_clerk(response: Response) -> bool:
-    if response.mimetype != "text/html" or response.direct_passthrough or response.is_streamed:
-        return False
-    return CLERK_SCRIPT_MARKER in response.get_data()
+def uses_clerk_ui() -> str:
+    """Called by the template that loads ClerkJS, so this response's CSP allows its styles."""
+    g.loads_clerk_ui = True
+    return ""
+
+
+@cache
+def _policies(publishable_key: str) -> dict[bool, str]:
+    # Two possible policies per key, built once rather than on every response.
+    return {ui: content_security_policy(publishable_key, clerk_ui=ui) for ui in (False, True)}
 
 
 def _secure_cookies(response: Response) -> None:
@@ -85,10 +92,8 @@ def add_security_headers(response: Response) -> Response:
     response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
     if not _strict(app):
         return response
-    response.headers.setdefault(
-        "Content-Security-Policy",
-        content_security_policy(app.config["CLERK_PUBLISHABLE_KEY"], clerk_ui=_loads_clerk(response)),
-    )
+    policies = _policies(app.config["CLERK_PUBLISHABLE_KEY"])
+    response.headers.setdefault("Content-Security-Policy", policies[bool(g.get("loads_clerk_ui"))])
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("Strict-Transport-Security", HSTS)
     response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()")
@@ -105,4 +110,5 @@ def init_app(app: Flask) -> None:
         app.config["SESSION_COOKIE_HTTPONLY"] = True
         app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
         app.config["PREFERRED_URL_SCHEME"] = "https"
+    app.add_template_global(uses_clerk_ui)
     app.after_request(add_security_headers)
