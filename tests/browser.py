@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import threading
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -53,6 +54,21 @@ def browser() -> Iterator[Any]:
         chromium = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
         yield chromium
         chromium.close()
+
+
+def signed_in_cookies(url: str, session: Any) -> list[dict[str, Any]]:
+    """A browser signed in through Clerk: the app's session token and Clerk's client cookie.
+
+    `session` is an emulator session (`EmulatorProcess.create_session`). ClerkJS, loaded by every
+    signed-in page, asks Clerk for the browser's client and signs the page out when it has none,
+    as real Clerk does: so the client cookie must be there too. Cookies ignore ports, so the
+    emulator on another port of the same host sees it.
+    """
+    return [
+        {"name": "__session", "value": session.token, "url": url},
+        {"name": "__client_uat", "value": str(int(time.time())), "url": url},
+        {"name": "__client", "value": session.session["client_id"], "url": url},
+    ]
 
 
 class LiveServer:

@@ -20,7 +20,7 @@ from werkzeug.serving import make_server
 from mentorly.extensions import db
 from mentorly.models import NotificationSettings, User
 from tests.conftest import ARTIFACTS, _admin_conninfo, dispose, make_migrated_app
-from tests.browser import DESKTOP, PHONE
+from tests.browser import DESKTOP, PHONE, signed_in_cookies
 from tests.emulator import EmulatorProcess, free_port
 from tests.sections_support import DESKTOP_UA, PHONE_UA, EmulatorSignIn, emulator_config
 
@@ -53,7 +53,7 @@ class LiveApp:
         user_agent = PHONE_UA if viewport == PHONE else DESKTOP_UA
         session = self.emulator.create_session(clerk_id, lifetime=3600, user_agent=user_agent)
         context = browser.new_context(viewport=viewport, color_scheme=color_scheme, base_url=self.url)
-        context.add_cookies([{"name": "__session", "value": session.token, "url": self.url}])
+        context.add_cookies(signed_in_cookies(self.url, session))
         page = context.new_page()
         page.errors = []  # type: ignore[attr-defined]
         page.on("pageerror", lambda error: page.errors.append(str(error)))

@@ -19,8 +19,8 @@ from mentorly.extensions import db
 from mentorly.settings.forms import visible_length
 from mentorly.users import sync_user_to_db
 
-from .browser import DESKTOP, PHONE, LiveServer
-from .conftest import dispose, make_migrated_app, make_session_token
+from .browser import DESKTOP, PHONE, LiveServer, signed_in_cookies
+from .conftest import dispose, make_migrated_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres]
 
@@ -36,7 +36,8 @@ SECTIONS = [
 
 @pytest.fixture
 def live(postgres_url, tmp_path, emulator) -> Iterator[LiveServer]:
-    app = make_migrated_app(postgres_url, tmp_path, **emulator.app_config())
+    # Signed in through the emulator's sessions, so its JWKS (not the test key) verifies tokens.
+    app = make_migrated_app(postgres_url, tmp_path, **emulator.app_config(), CLERK_JWT_KEY=None)
     app.config["SLOW_POSTS"] = 0.0
 
     # Lets a test hold a save open long enough to see the button while it runs.
@@ -47,6 +48,7 @@ def live(postgres_url, tmp_path, emulator) -> Iterator[LiveServer]:
 
     with LiveServer(app) as server:
         server.app = app
+        server.emulator = emulator
         yield server
     dispose(app)
 
@@ -65,13 +67,7 @@ def person(live, emulator):
 
 def open_page(browser, live, person, *, viewport=DESKTOP, color_scheme="light"):
     context = browser.new_context(viewport=viewport, color_scheme=color_scheme, reduced_motion="no-preference")
-    token = make_session_token(person["id"], lifetime=3600)
-    context.add_cookies(
-        [
-            {"name": "__session", "value": token, "url": live.url},
-            {"name": "__client_uat", "value": str(int(time.time())), "url": live.url},
-        ]
-    )
+    context.add_cookies(signed_in_cookies(live.url, live.emulator.create_session(person["id"], lifetime=3600)))
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
@@ -202,8 +198,7 @@ def test_without_javascript_the_profile_form_posts_and_redirects(browser, live, 
     from playwright.sync_api import expect
 
     context = browser.new_context(java_script_enabled=False, viewport=DESKTOP)
-    context.add_cookies([{"name": "__session", "value": make_session_token(person["id"], lifetime=3600),
-                          "url": live.url}])
+    context.add_cookies(signed_in_cookies(live.url, live.emulator.create_session(person["id"], lifetime=3600)))
     page = context.new_page()
     page.goto(f"{live.url}/dashboard/settings/billing")
     page.get_by_role("link", name="Profile", exact=True).click()
