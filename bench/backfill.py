@@ -25,7 +25,6 @@ import os
 import re
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -34,7 +33,8 @@ from pathlib import Path
 
 import psycopg
 import requests
-from sqlalchemy.engine import make_url
+
+from common import create_database, drop_database, free_port, stop
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SERVER_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -42,12 +42,6 @@ HOST = "127.0.0.1"
 SECRET_KEY = "sk_test_backfill_benchmark"
 WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"mentorly-backfill-benchmark").decode()
 TARGET_FIRST_RUN_S = 20.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
 
 
 def start_emulator(workdir: Path) -> tuple[subprocess.Popen, str]:
@@ -73,30 +67,6 @@ def start_emulator(workdir: Path) -> tuple[subprocess.Popen, str]:
         time.sleep(0.1)
     process.kill()
     raise RuntimeError("the emulator did not start")
-
-
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
-
-
-def create_database(server_url: str) -> tuple[str, str, str]:
-    url = make_url(server_url)
-    admin = url.set(drivername="postgresql").render_as_string(hide_password=False)
-    name = f"mentorly_bench_{secrets.token_hex(6)}"
-    with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return admin, name, url.set(drivername="postgresql+psycopg", database=name).render_as_string(hide_password=False)
-
-
-def drop_database(admin: str, name: str) -> None:
-    with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def run_backfill(env: dict[str, str]) -> tuple[float, str]:

@@ -30,8 +30,6 @@ import json
 import os
 import random
 import secrets
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -50,6 +48,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy.engine import make_url
 from svix.webhooks import Webhook
 
+from common import child_pids, free_port, stop
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 DEFAULT_SERVER_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -67,12 +67,6 @@ PAGES = (
 )
 MAX_REQUESTS = 500_000
 LEVEL_OFF_MB = 5.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
 
 
 # --- Clerk-shaped objects ------------------------------------------------------------------------
@@ -205,19 +199,6 @@ def client(load: Load, seed: int, stop_at: float) -> None:
 # --- Server and memory -------------------------------------------------------------------------
 
 
-def child_pids(parent: int) -> list[int]:
-    pids = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == parent:
-                pids.append(int(entry))
-    return sorted(pids)
-
-
 def rss_mb(pid: int) -> float | None:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -249,16 +230,6 @@ def start_server(env: dict[str, str], workdir: Path, workers: int, threads: int)
         time.sleep(0.1)
     process.kill()
     raise RuntimeError("gunicorn did not become healthy")
-
-
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
 
 
 def main(argv=None) -> int:

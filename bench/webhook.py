@@ -30,7 +30,6 @@ import math
 import os
 import secrets
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -43,8 +42,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
-from sqlalchemy.engine import make_url
 from svix.webhooks import Webhook
+
+from common import child_pids, create_database, drop_database, free_port, stop
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
@@ -247,19 +247,6 @@ def get(port: int, path: str, conn: Connection | None = None) -> int:
 # --- Which gunicorn worker holds a connection (Linux /proc), to spread clients evenly ------------
 
 
-def child_pids(parent: int) -> list[int]:
-    pids = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == parent:
-                pids.append(int(entry))
-    return sorted(pids)
-
-
 def socket_inodes(pid: int) -> set[str]:
     inodes = set()
     try:
@@ -331,12 +318,6 @@ def cpu_seconds(pids) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
-
-
 @dataclass
 class Server:
     name: str
@@ -379,16 +360,6 @@ def start(server: Server, args, workdir: Path, tag: str) -> tuple[subprocess.Pop
         time.sleep(0.1)
     stop(process)
     raise RuntimeError(f"{server.name} server did not become healthy:\n{log_path.read_text()[-3000:]}")
-
-
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
 
 
 # --- One measured run --------------------------------------------------------------------------
@@ -555,21 +526,6 @@ def reset_database(admin: str, db_name: str) -> None:
         conn.execute("TRUNCATE webhook_events, users RESTART IDENTITY CASCADE")
         conn.execute("VACUUM ANALYZE")
         conn.execute("CHECKPOINT")
-
-
-def create_database(server_url: str) -> tuple[str, str, str]:
-    """(admin psycopg URL, new database name, its SQLAlchemy URL)."""
-    url = make_url(server_url)
-    admin = url.set(drivername="postgresql").render_as_string(hide_password=False)
-    name = f"mentorly_bench_{secrets.token_hex(6)}"
-    with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return admin, name, url.set(drivername="postgresql+psycopg", database=name).render_as_string(hide_password=False)
-
-
-def drop_database(admin: str, name: str) -> None:
-    with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 # --- Main --------------------------------------------------------------------------------------

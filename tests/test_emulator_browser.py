@@ -3,7 +3,6 @@ through the emulator's page, refreshes its token, opens the account page and sig
 
 from __future__ import annotations
 
-import os
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Iterator

@@ -12,7 +12,6 @@ import threading
 from contextlib import contextmanager
 from typing import Any
 
-import pytest
 import requests
 from sqlalchemy import update
 from werkzeug.serving import make_server
