@@ -122,7 +122,9 @@ def test_an_expired_token_is_refreshed_rather_than_looping_to_sign_in(dev_server
     sign_in_through_the_emulator(page, dev_server, "ada@example.test", "Ada", "Lovelace")
     onboarding_url = page.url
 
-    # The app's token expires (the browser's Clerk client stays signed in at the emulator).
+    # The app's token expires (the browser's Clerk client stays signed in at the emulator). The
+    # open page's ClerkJS would renew it at once, so it is closed first, like a tab left shut.
+    page.goto("about:blank")
     session_cookies = [c for c in context.cookies(dev_server.app_url) if c["name"].startswith("__session")]
     token = session_cookies[0]["value"]
     sid = jwt.decode(token, options={"verify_signature": False})["sid"]
