@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import logging
 
-from flask import jsonify, render_template
+from flask import jsonify, render_template, request
 from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from ..auth.session import current_user
 from ..clerk.client import ClerkError
@@ -33,3 +33,16 @@ def healthz():
     except SQLAlchemyError:
         return jsonify(status="unavailable", database="unreachable"), 503
     return jsonify(status="ok")
+
+
+@bp.app_errorhandler(OperationalError)
+def database_unavailable(exc: OperationalError):
+    """The database went away (a restart, a failover): a clear 503, never a 500 page.
+
+    The pool drops its stale connections when this happens, so the next request reconnects.
+    """
+    db.session.rollback()
+    log.warning("database unavailable: %s", str(exc.orig or exc).splitlines()[0])
+    if request.accept_mimetypes.best == "application/json" or request.path.startswith("/api/"):
+        return jsonify(error="database unavailable, retry later"), 503, {"Retry-After": "5"}
+    return render_template("main/unavailable.html"), 503, {"Retry-After": "5"}
