@@ -276,13 +276,23 @@ def raise_last_active(conn: Connection, clerk_id: str, at: datetime) -> bool:
 def run_with_hand_over(engine: Engine, work: Callable[[Connection, bool], T]) -> T:
     """Run `work` in a transaction; on a unique-identity clash, once more with hand-over on.
 
-    Keeping the hand-over off the first attempt keeps the common path to one statement. A
+    Keeping the hand-over off the first attempt keeps the common path to one statement; a
+    connection found dead is replaced once (see below). A
     hand-over can still clash with a concurrent writer that took the value after our statement
     started; each retry sees that writer's commit, so a few attempts settle it.
     """
     try:
-        with engine.begin() as conn:
-            return work(conn, False)
+        try:
+            with engine.begin() as conn:
+                return work(conn, False)
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+            # The pooled connection had died (the database restarted since it was opened; the
+            # pool does not ping on every checkout). Nothing was written, or if the commit itself
+            # was lost in flight the work is idempotent: one more try on a fresh connection.
+            with engine.begin() as conn:
+                return work(conn, False)
     except IntegrityError:
         pass
     for attempt in range(HAND_OVER_ATTEMPTS):
