@@ -25,6 +25,7 @@ from ..clerk.sessions import (
     token_from_request,
 )
 from ..extensions import db
+from ..htmx import is_htmx
 from ..models import User
 from ..users import sync_user_to_db
 
@@ -34,10 +35,6 @@ log = logging.getLogger(__name__)
 # valid token inside this window, ClerkJS could not help and we send it to sign in instead.
 REFRESH_GUARD_COOKIE = "mentorly_refresh"
 REFRESH_GUARD_SECONDS = 20
-
-
-def is_htmx() -> bool:
-    return request.headers.get("HX-Request") == "true"
 
 
 def session_verifier() -> SessionVerifier:
