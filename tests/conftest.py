@@ -6,8 +6,10 @@ are skipped with the reason shown, unless MENTORLY_REQUIRE_POSTGRES=1 makes that
 
 from __future__ import annotations
 
+import html
 import json
 import os
+import re
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -94,6 +96,17 @@ def clerk_user(clerk_id: str | None = None, *, email: str | None = None, updated
     }
     user.update(fields)
     return user
+
+
+CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
+CSRF_INPUT = re.compile(r'<input[^>]*\bname="csrf_token"[^>]*\bvalue="([^"]+)"')
+
+
+def csrf_token_in(page: str) -> str:
+    """The CSRF token a rendered page carries: its meta tag (as app.js reads it) or a form field."""
+    match = CSRF_META.search(page) or CSRF_INPUT.search(page)
+    assert match, "no CSRF token in the page"
+    return html.unescape(match.group(1))
 
 
 def require(variable: str) -> bool:

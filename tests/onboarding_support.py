@@ -11,16 +11,13 @@ from sqlalchemy import select
 from mentorly.extensions import db
 from mentorly.models import User
 
-CSRF_INPUT = re.compile(r'<input[^>]*\bname="csrf_token"[^>]*\bvalue="([^"]+)"')
+from .conftest import csrf_token_in as csrf_token
+
 STEP_SLUGS = ("about", "profile", "goals", "review")
 SETTINGS_SECTIONS = ("profile", "notifications", "security", "billing", "appearance", "integrations")
 HTMX = {"HX-Request": "true", "HX-Current-URL": "http://localhost/onboarding"}
 
 
-def csrf_token(page: str) -> str:
-    match = CSRF_INPUT.search(page)
-    assert match, "no CSRF token in the rendered form"
-    return match.group(1)
 
 
 def text(response) -> str:

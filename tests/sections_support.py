@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import html
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +18,7 @@ import pytest
 from mentorly.extensions import db
 from mentorly.models import User
 from mentorly.users import sync_user_to_db
+from tests.conftest import csrf_token_in as csrf_token
 from tests.conftest import dispose, make_migrated_app
 from tests.emulator import EmulatorProcess, EmulatorSession
 
@@ -26,8 +26,6 @@ SETTINGS = "/dashboard/settings"
 MY_SECTIONS = ("notifications", "security", "billing", "appearance", "integrations")
 HTMX = {"HX-Request": "true"}
 
-CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
-CSRF_INPUT = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 HTML_TAG = re.compile(r"<html\b[^>]*>", re.S)
 
 
@@ -35,10 +33,6 @@ def text(response) -> str:
     return response.get_data(as_text=True)
 
 
-def csrf_token(page: str) -> str:
-    match = CSRF_META.search(page) or CSRF_INPUT.search(page)
-    assert match, "no CSRF token in the page"
-    return html.unescape(match.group(1))
 
 
 def page_csrf(client, section: str) -> str:

@@ -4,7 +4,6 @@ users that exist both in the emulator (Clerk) and locally, and real images made 
 from __future__ import annotations
 
 import io
-import re
 import uuid
 from typing import Any
 
@@ -15,7 +14,7 @@ from mentorly.extensions import db
 from mentorly.models import User
 from mentorly.users import get_user_by_clerk_id, sync_user_to_db
 
-from .conftest import make_session_token
+from .conftest import csrf_token_in, make_session_token
 
 PROFILE = "/dashboard/settings/profile"
 SECTIONS = ("profile", "notifications", "security", "billing", "appearance", "integrations")
@@ -26,9 +25,7 @@ def csrf_token(client, path: str = PROFILE) -> str:
     """The token a page carries in its `<meta name="csrf-token">`, as app.js reads it."""
     response = client.get(path)
     assert response.status_code == 200, response.status_code
-    match = re.search(r'<meta name="csrf-token" content="([^"]+)"', response.get_data(as_text=True))
-    assert match, "the page has no csrf-token meta tag"
-    return match.group(1)
+    return csrf_token_in(response.get_data(as_text=True))
 
 
 def profile_data(user: User, token: str | None, **changes: Any) -> dict[str, Any]:
