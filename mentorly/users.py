@@ -273,36 +273,38 @@ def raise_last_active(conn: Connection, clerk_id: str, at: datetime) -> bool:
     return result.rowcount > 0
 
 
-def run_with_hand_over(engine: Engine, work: Callable[[Connection, bool], T]) -> T:
-    """Run `work` in a transaction; on a unique-identity clash, once more with hand-over on.
+def _in_transaction(engine: Engine, work: Callable[[Connection, bool], T], hand_over: bool) -> T:
+    try:
+        with engine.begin() as conn:
+            return work(conn, hand_over)
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+    # The pooled connection had died (the database restarted since it was opened; the pool does
+    # not ping on every checkout). Nothing was written, or if the commit itself was lost in
+    # flight the work is idempotent: one more try on a fresh connection.
+    with engine.begin() as conn:
+        return work(conn, hand_over)
 
-    Keeping the hand-over off the first attempt keeps the common path to one statement; a
-    connection found dead is replaced once (see below). A
+
+def run_with_hand_over(engine: Engine, work: Callable[[Connection, bool], T]) -> T:
+    """Run `work` in a transaction; on a unique-identity clash, again with hand-over on.
+
+    Keeping the hand-over off the first attempt keeps the common path to one statement. A
     hand-over can still clash with a concurrent writer that took the value after our statement
-    started; each retry sees that writer's commit, so a few attempts settle it.
+    started; each retry sees that writer's commit, so a few attempts settle it (the last clash
+    is raised).
     """
     try:
-        try:
-            with engine.begin() as conn:
-                return work(conn, False)
-        except DBAPIError as exc:
-            if not exc.connection_invalidated:
-                raise
-            # The pooled connection had died (the database restarted since it was opened; the
-            # pool does not ping on every checkout). Nothing was written, or if the commit itself
-            # was lost in flight the work is idempotent: one more try on a fresh connection.
-            with engine.begin() as conn:
-                return work(conn, False)
+        return _in_transaction(engine, work, False)
     except IntegrityError:
         pass
-    for attempt in range(HAND_OVER_ATTEMPTS):
+    for _ in range(HAND_OVER_ATTEMPTS - 1):
         try:
-            with engine.begin() as conn:
-                return work(conn, True)
+            return _in_transaction(engine, work, True)
         except IntegrityError:
-            if attempt == HAND_OVER_ATTEMPTS - 1:
-                raise
-    raise AssertionError("unreachable")
+            continue
+    return _in_transaction(engine, work, True)
 
 
 # --- The account functions (the names the rest of Mentorly calls) ---------------------------
