@@ -13,7 +13,7 @@ from dotenv import load_dotenv
 from flask import Flask
 
 from .config import load_settings
-from .extensions import csrf, db, migrate
+from .extensions import CookieSessionInterface, csrf, db, migrate
 from .logging import configure_logging
 from . import cli, security
 
@@ -47,6 +47,7 @@ def register_extensions(app: Flask) -> None:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS))
     csrf.init_app(app)
+    app.session_interface = CookieSessionInterface()
 
 
 def register_blueprints(app: Flask) -> None:

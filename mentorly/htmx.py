@@ -74,7 +74,10 @@ def toast(response: Response, message: str, level: str = "success") -> Response:
 
 def add_vary_hx_request(response: Response) -> Response:
     # The same URL answers a page or a fragment, so caches must key on HX-Request.
-    response.vary.add("HX-Request")
+    if "Vary" in response.headers:
+        response.vary.add("HX-Request")
+    else:
+        response.headers["Vary"] = "HX-Request"  # the common case, without parsing a header set
     return response
 
 

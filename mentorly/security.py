@@ -62,10 +62,21 @@ def uses_clerk_ui() -> str:
     return ""
 
 
+BASELINE_HEADERS = (
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "strict-origin-when-cross-origin"),
+)
+
+
 @cache
-def _policies(publishable_key: str) -> dict[bool, str]:
-    # Two possible policies per key, built once rather than on every response.
-    return {ui: content_security_policy(publishable_key, clerk_ui=ui) for ui in (False, True)}
+def _strict_headers(publishable_key: str, clerk_ui: bool) -> tuple[tuple[str, str], ...]:
+    # The same few headers go on every response: built once per key, not per response.
+    return BASELINE_HEADERS + (
+        ("Content-Security-Policy", content_security_policy(publishable_key, clerk_ui=clerk_ui)),
+        ("X-Frame-Options", "DENY"),
+        ("Strict-Transport-Security", HSTS),
+        ("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()"),
+    )
 
 
 def _secure_cookies(response: Response) -> None:
@@ -87,17 +98,14 @@ def _secure_cookies(response: Response) -> None:
 
 
 def add_security_headers(response: Response) -> Response:
+    """Add each security header the view did not set itself (a view's own value wins)."""
     app = current_app
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
-    if not _strict(app):
-        return response
-    policies = _policies(app.config["CLERK_PUBLISHABLE_KEY"])
-    response.headers.setdefault("Content-Security-Policy", policies[bool(g.get("loads_clerk_ui"))])
-    response.headers.setdefault("X-Frame-Options", "DENY")
-    response.headers.setdefault("Strict-Transport-Security", HSTS)
-    response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()")
-    _secure_cookies(response)
+    strict = _strict(app)
+    wanted = _strict_headers(app.config["CLERK_PUBLISHABLE_KEY"], bool(g.get("loads_clerk_ui"))) if strict else BASELINE_HEADERS
+    present = {name.lower() for name, _ in response.headers}
+    response.headers.extend([(name, value) for name, value in wanted if name.lower() not in present])
+    if strict and "set-cookie" in present:
+        _secure_cookies(response)
     return response
 
 
