@@ -309,6 +309,21 @@ def test_production_cookies_set_by_views_are_secure(monkeypatch, tmp_path):
     assert "SameSite=Lax" in cookies[0] and "SameSite=Strict" in cookies[1] and "Lax" not in cookies[1]
 
 
+def test_a_views_own_security_header_wins_and_none_is_sent_twice(monkeypatch, tmp_path):
+    app = _production_app(monkeypatch, tmp_path)
+
+    @app.get("/_embeddable")
+    def embeddable():
+        return "ok", 200, {"x-frame-options": "SAMEORIGIN", "Referrer-Policy": "no-referrer"}
+
+    headers = app.test_client().get("/_embeddable").headers
+    assert headers.getlist("X-Frame-Options") == ["SAMEORIGIN"]
+    assert headers.getlist("Referrer-Policy") == ["no-referrer"]
+    for name in ("Content-Security-Policy", "Strict-Transport-Security", "X-Content-Type-Options", "Permissions-Policy"):
+        assert len(headers.getlist(name)) == 1, name
+    assert "Set-Cookie" not in headers  # no session was touched: no cookie for a cookieless visit
+
+
 def test_development_keeps_the_csp_off_but_the_safe_headers_on(app, client):
     response = client.get("/healthz")
     assert "Content-Security-Policy" not in response.headers
