@@ -1,4 +1,4 @@
-"""Extensions created unattached; `create_app` binds them to an app."""
+"""Extensions created unattached (`create_app` binds them to an app), and the session interface."""
 
 from flask import Flask, Request
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface

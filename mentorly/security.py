@@ -101,7 +101,10 @@ def add_security_headers(response: Response) -> Response:
     """Add each security header the view did not set itself (a view's own value wins)."""
     app = current_app
     strict = _strict(app)
-    wanted = _strict_headers(app.config["CLERK_PUBLISHABLE_KEY"], bool(g.get("loads_clerk_ui"))) if strict else BASELINE_HEADERS
+    if strict:
+        wanted = _strict_headers(app.config["CLERK_PUBLISHABLE_KEY"], bool(g.get("loads_clerk_ui")))
+    else:
+        wanted = BASELINE_HEADERS
     present = {name.lower() for name, _ in response.headers}
     response.headers.extend([(name, value) for name, value in wanted if name.lower() not in present])
     if strict and "set-cookie" in present:

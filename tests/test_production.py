@@ -319,7 +319,8 @@ def test_a_views_own_security_header_wins_and_none_is_sent_twice(monkeypatch, tm
     headers = app.test_client().get("/_embeddable").headers
     assert headers.getlist("X-Frame-Options") == ["SAMEORIGIN"]
     assert headers.getlist("Referrer-Policy") == ["no-referrer"]
-    for name in ("Content-Security-Policy", "Strict-Transport-Security", "X-Content-Type-Options", "Permissions-Policy"):
+    for name in ("Content-Security-Policy", "Strict-Transport-Security", "X-Content-Type-Options",
+                 "Permissions-Policy"):
         assert len(headers.getlist(name)) == 1, name
     assert "Set-Cookie" not in headers  # no session was touched: no cookie for a cookieless visit
 
