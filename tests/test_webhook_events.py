@@ -7,6 +7,7 @@ import logging
 import re
 
 import pytest
+from sqlalchemy import event as sa_event
 from sqlalchemy import update
 
 from mentorly.extensions import db
@@ -505,3 +506,36 @@ def test_a_refused_delivery_logs_one_info_line_too(app, client, svix, webhook_lo
     assert len(info) == 1
     assert "svix_id=msg_refused" in info[0].getMessage() and "ms=" in info[0].getMessage()
     assert "@" not in info[0].getMessage()
+
+
+@pytest.mark.postgres
+def test_user_events_run_without_a_sqlalchemy_connection_unless_statements_are_watched(pg_app, svix):
+    """On psycopg a user event's claim, upsert and stale mark run in a DriverTransaction.
+
+    Other events still run on a Connection, and once anyone listens to SQLAlchemy's cursor
+    events, user events do too, so the listener sees every statement.
+    """
+    client = pg_app.test_client()
+    with pg_app.app_context():
+        engine = db.engine
+    connections, statements = [], []  # (the engine is this test's own: its listeners go with it)
+    sa_event.listen(engine, "engine_connect", lambda conn: connections.append(conn))
+
+    assert svix.post(client, event("user.created", clerk_user("user_d", updated_at=BASE_MS + 2000))).status_code == 200
+    stale = svix.post(client, event("user.updated", clerk_user("user_d", updated_at=BASE_MS)), msg_id="msg_d_old")
+    assert stale.get_json()["status"] == "stale"
+    assert connections == []
+    assert event_row(pg_app, "msg_d_old").status == "stale"  # (reading it back opens one)
+    connections.clear()
+
+    svix.post(client, event("user.deleted", {"object": "user", "id": "user_d", "deleted": True}, BASE_MS))
+    assert len(connections) == 1
+
+    def watch(conn, cursor, statement, *args):
+        statements.append(statement.split("(")[0].strip())
+
+    sa_event.listen(engine, "before_cursor_execute", watch)
+    svix.post(client, event("user.created", clerk_user("user_w", updated_at=BASE_MS)))
+    assert len(connections) == 2
+    assert statements == ["INSERT INTO webhook_events", "INSERT INTO users"]
+    assert user_row(pg_app, "user_w") is not None

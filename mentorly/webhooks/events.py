@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, Engine, update
+from sqlalchemy import Connection, Engine, bindparam, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -32,8 +32,9 @@ from ..clerk.objects import (
 )
 from ..models import WebhookEvent, utcnow
 from ..users import (
+    DriverTransaction,
     SyncResult,
-    insert_returning,
+    execute_returning,
     raise_last_active,
     run_with_hand_over,
     tombstone_user,
@@ -77,7 +78,18 @@ def _claim_statement(dialect: str):
     return insert(events).on_conflict_do_nothing(index_elements=[events.c.svix_id]).returning(events.c.id)
 
 
-def _apply(conn: Connection, event_type: str, data: Any, envelope: dict[str, Any], hand_over: bool) -> tuple[str, str | None]:
+@cache
+def _mark_statement(dialect: str):
+    # Built once: a delivery that does not apply (stale, ignored) marks its record with this.
+    return (
+        update(events)
+        .where(events.c.id == bindparam("event_id"))
+        .values(status=bindparam("new_status"), error=bindparam("reason"))
+        .returning(events.c.id)
+    )
+
+
+def _apply(conn: Connection | DriverTransaction, event_type: str, data: Any, envelope: dict[str, Any], hand_over: bool) -> tuple[str, str | None]:
     """The event's effect; returns (status, reason). ClerkObjectError means it can never apply."""
     if event_type in USER_EVENTS:
         result = upsert_clerk_user(conn, parse_user(data), hand_over=hand_over)
@@ -107,7 +119,7 @@ def _apply(conn: Connection, event_type: str, data: Any, envelope: dict[str, Any
 def _record_failure(engine: Engine, row: dict[str, Any], reason: str) -> Outcome:
     row = dict(row, status="failed", error=reason[:2000], processed_at=utcnow())
     with engine.begin() as conn:
-        claimed = insert_returning(conn, _claim_statement, row)
+        claimed = execute_returning(conn, _claim_statement, row)
     return Outcome("failed" if claimed else "duplicate", row["clerk_id"], reason)
 
 
@@ -134,19 +146,20 @@ def _process_event(engine: Engine, svix_id: str, body: str, envelope: dict[str, 
         "payload": body,
     }
 
-    def work(conn: Connection, hand_over: bool) -> Outcome:
-        claimed = insert_returning(conn, _claim_statement, dict(row, processed_at=utcnow()))
+    def work(conn: Connection | DriverTransaction, hand_over: bool) -> Outcome:
+        claimed = execute_returning(conn, _claim_statement, dict(row, processed_at=utcnow()))
         if claimed is None:
             return Outcome("duplicate", row["clerk_id"])
         status, reason = _apply(conn, event_type, data, envelope, hand_over)
         if status != "applied":
-            conn.execute(update(events).where(events.c.id == claimed[0]).values(status=status, error=reason))
+            execute_returning(conn, _mark_statement, {"event_id": claimed[0], "new_status": status, "reason": reason})
         return Outcome(status, row["clerk_id"], reason)
 
     try:
         if not event_type:
             return _record_failure(engine, row, "the event has no type")
-        return run_with_hand_over(engine, work)
+        # A user event's first attempt is the claim, the upsert and the mark: all precompiled.
+        return run_with_hand_over(engine, work, precompiled=event_type in USER_EVENTS)
     except ClerkObjectError as exc:
         return _record_failure(engine, row, f"invalid {event_type} payload: {exc}")
     except (OperationalError, DisconnectionError, PoolTimeoutError) as exc:
