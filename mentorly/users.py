@@ -123,13 +123,17 @@ def _watched(dispatch: Any) -> bool:
     return bool(dispatch.before_cursor_execute or dispatch.after_cursor_execute)
 
 
-def _driver_error(conn: Connection | DriverTransaction, exc: Exception, sql: str | None = None, params: Any = None) -> DBAPIError:
+def _driver_error(
+    conn: Connection | DriverTransaction, exc: Exception, sql: str | None = None, params: Any = None
+) -> DBAPIError:
     """The SQLAlchemy error for a driver error, the connection invalidated if it was lost."""
     dialect = conn.dialect
     lost = dialect.is_disconnect(exc, conn.connection.dbapi_connection, None)
     if lost and not conn.invalidated:
         conn.invalidate(exc)
-    return DBAPIError.instance(sql, params, exc, dialect.loaded_dbapi.Error, connection_invalidated=lost, dialect=dialect)
+    return DBAPIError.instance(
+        sql, params, exc, dialect.loaded_dbapi.Error, connection_invalidated=lost, dialect=dialect
+    )
 
 
 def _driver_ready(engine: Engine) -> bool:

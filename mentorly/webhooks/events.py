@@ -89,7 +89,9 @@ def _mark_statement(dialect: str):
     )
 
 
-def _apply(conn: Connection | DriverTransaction, event_type: str, data: Any, envelope: dict[str, Any], hand_over: bool) -> tuple[str, str | None]:
+def _apply(
+    conn: Connection | DriverTransaction, event_type: str, data: Any, envelope: dict[str, Any], hand_over: bool
+) -> tuple[str, str | None]:
     """The event's effect; returns (status, reason). ClerkObjectError means it can never apply."""
     if event_type in USER_EVENTS:
         result = upsert_clerk_user(conn, parse_user(data), hand_over=hand_over)
