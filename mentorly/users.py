@@ -136,12 +136,12 @@ def _driver_error(
     )
 
 
+def _runs_driver_statements(dialect: Dialect) -> bool:
+    return dialect.name == "postgresql" and dialect.driver == "psycopg" and dialect.paramstyle == "pyformat"
+
+
 def _driver_ready(engine: Engine) -> bool:
-    dialect = engine.dialect
-    return (
-        dialect.name == "postgresql" and dialect.driver == "psycopg" and dialect.paramstyle == "pyformat"
-        and not _watched(engine.dispatch)
-    )
+    return _runs_driver_statements(engine.dialect) and not _watched(engine.dispatch)
 
 
 class DriverTransaction:
@@ -189,7 +189,7 @@ def execute_returning(
     statement is compiled once per engine (see DriverStatement); elsewhere it runs as Core.
     """
     dialect = conn.dialect
-    if dialect.name != "postgresql" or dialect.driver != "psycopg" or dialect.paramstyle != "pyformat":
+    if not _runs_driver_statements(dialect):
         return conn.execute(build(dialect.name), values).first()
     statements = _driver_statements.get(dialect)
     if statements is None:
