@@ -377,6 +377,7 @@ class Result:
     exhausted: int
     app_cpu_ms: float  # server CPU per delivery in the timed window (gunicorn workers)
     db_cpu_ms: float  # PostgreSQL backend CPU per delivery in the timed window
+    client_cpu_ms: float  # this process's CPU per delivery in the timed window (the 8 clients)
     problems: list[str] = field(default_factory=list)
 
 
@@ -475,6 +476,7 @@ def run_once(server: Server, args, workdir: Path, bodies, tag: str, admin: str, 
                             pass
             cpu[f"app_{edge}"] = cpu_seconds(workers)
             cpu[f"db_{edge}"] = cpu_seconds(cpu["backends"])  # type: ignore[arg-type]
+            cpu[f"client_{edge}"] = time.process_time()
 
         begin, outputs = drive(conns, requests, args.warmup, args.seconds, on_window)
         for conn in conns:
@@ -496,6 +498,7 @@ def run_once(server: Server, args, workdir: Path, bodies, tag: str, admin: str, 
     count = max(len(latencies), 1)
     app_cpu = 1000 * (cpu.get("app_end", 0) - cpu.get("app_start", 0)) / count
     db_cpu = 1000 * (cpu.get("db_end", 0) - cpu.get("db_start", 0)) / count
+    client_cpu = 1000 * (cpu.get("client_end", 0) - cpu.get("client_start", 0)) / count
     if exhausted:
         problems.append(f"{exhausted} client(s) ran out of pre-signed deliveries: raise --max-rate")
 
@@ -510,7 +513,7 @@ def run_once(server: Server, args, workdir: Path, bodies, tag: str, admin: str, 
         problems.append(f"server log has errors: {log_errors[0][:200]}")
     return Result(
         server.name, len(latencies) / args.seconds, percentile(latencies, 0.50), percentile(latencies, 0.99),
-        errors, answered, spread, exhausted, app_cpu, db_cpu, problems + ([] if users else ["no users written"]),
+        errors, answered, spread, exhausted, app_cpu, db_cpu, client_cpu, problems + ([] if users else ["no users written"]),
     )
 
 
@@ -605,7 +608,7 @@ def main(argv=None) -> int:
         )
         print(
             f"{'run':<14}{'deliveries/s':>13}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'answered':>10}"
-            f"{'app cpu':>9}{'db cpu':>8}  conns/worker"
+            f"{'app cpu':>9}{'db cpu':>8}{'client cpu':>12}  conns/worker"
         )
         for round_number in range(1, args.rounds + 1):
             for server in servers:
@@ -614,7 +617,7 @@ def main(argv=None) -> int:
                 print(
                     f"{server.name + ' ' + str(round_number):<14}{result.rate:>13.0f}{result.p50:>9.2f}"
                     f"{result.p99:>9.2f}{result.errors:>8}{result.answered:>10}"
-                    f"{result.app_cpu_ms:>9.3f}{result.db_cpu_ms:>8.3f}  {result.spread}",
+                    f"{result.app_cpu_ms:>9.3f}{result.db_cpu_ms:>8.3f}{result.client_cpu_ms:>12.3f}  {result.spread}",
                     flush=True,
                 )
                 for problem in result.problems:
@@ -626,7 +629,7 @@ def main(argv=None) -> int:
         else:
             print(f"server logs kept in {workdir}")
 
-    def summary(name: str) -> tuple[float, float, float, int, float, float]:
+    def summary(name: str) -> tuple[float, float, float, int, float, float, float]:
         mine = [r for r in results if r.server == name]
         return (
             statistics.median(r.rate for r in mine),
@@ -635,19 +638,20 @@ def main(argv=None) -> int:
             sum(r.errors for r in mine),
             statistics.median(r.app_cpu_ms for r in mine),
             statistics.median(r.db_cpu_ms for r in mine),
+            statistics.median(r.client_cpu_ms for r in mine),
         )
 
     product, reference = summary("product"), summary("reference")
     ratio = product[0] / reference[0] if reference[0] else float("nan")
     print()
-    print(f"{'median':<14}{'deliveries/s':>13}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'':>10}{'app cpu':>9}{'db cpu':>8}")
+    print(f"{'median':<14}{'deliveries/s':>13}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'':>10}{'app cpu':>9}{'db cpu':>8}{'client cpu':>12}")
     for name, figures in (("product", product), ("reference", reference)):
         print(
             f"{name:<14}{figures[0]:>13.0f}{figures[1]:>9.2f}{figures[2]:>9.2f}{figures[3]:>8}{'':>10}"
-            f"{figures[4]:>9.3f}{figures[5]:>8.3f}"
+            f"{figures[4]:>9.3f}{figures[5]:>8.3f}{figures[6]:>12.3f}"
         )
-    print("(errors: non-200 answers and failed requests, warm-up included; app cpu / db cpu: CPU ms per")
-    print(" delivery of the gunicorn workers / of their PostgreSQL backends in the timed window)")
+    print("(errors: non-200 answers and failed requests, warm-up included; app / db / client cpu: CPU ms")
+    print(" per delivery of the gunicorn workers / their PostgreSQL backends / the clients, timed window)")
     cost_ratio = (reference[4] + reference[5]) / (product[4] + product[5]) if product[4] + product[5] else float("nan")
     print(f"cost ratio (reference / product server CPU per delivery, less sensitive to a busy machine): {cost_ratio:.2f}")
     problems = [p for r in results for p in r.problems]

@@ -89,10 +89,16 @@ class DriverStatement:
         if any(default is None or not (default.is_scalar or default.is_callable) for _, default in self.defaults):
             raise ValueError("only scalar and plain callable defaults can be filled in here")
         known = set(keys) | {key for key, _ in self.defaults}
-        if not set(compiled.binds) <= known:
-            raise ValueError(f"unexpected parameters: {sorted(set(compiled.binds) - known)}")
+        # Every parameter by its name in the SQL; the ones the caller does not give are values
+        # the statement carries itself (a literal in a CASE, say).
+        names = compiled.construct_params(_check=False)
+        unexpected = sorted(name for name in names if name not in known and compiled.binds[name].required)
+        if unexpected:
+            raise ValueError(f"unexpected parameters: {unexpected}")
+        self.constants = {name: value for name, value in names.items() if name not in known}
         processors = []
-        for name, bind in compiled.binds.items():
+        for name in names:
+            bind = compiled.binds[name]
             process = bind.type.dialect_impl(dialect).bind_processor(dialect)
             if process is not None:
                 processors.append((name, process))
@@ -100,7 +106,7 @@ class DriverStatement:
 
     def first(self, conn: Connection, values: dict[str, Any]) -> tuple[Any, ...] | None:
         """Execute with `values`; the first row returned, or None."""
-        params = dict(values)
+        params = dict(self.constants, **values) if self.constants else dict(values)
         for key, default in self.defaults:
             params[key] = default.arg if default.is_scalar else default.arg(None)
         try:
@@ -140,7 +146,8 @@ def _runs_driver_statements(dialect: Dialect) -> bool:
     return dialect.name == "postgresql" and dialect.driver == "psycopg" and dialect.paramstyle == "pyformat"
 
 
-def _driver_ready(engine: Engine) -> bool:
+def driver_ready(engine: Engine) -> bool:
+    """Whether DriverTransactions can run on `engine`: psycopg, and nobody watching statements."""
     return _runs_driver_statements(engine.dialect) and not _watched(engine.dispatch)
 
 
@@ -177,6 +184,26 @@ class DriverTransaction:
         self.connection.close()
 
 
+def execute_alone(engine: Engine, build: Callable[[str], Any], values: dict[str, Any]) -> tuple[Any, ...] | None:
+    """Run one INSERT/UPDATE ... RETURNING as a transaction of its own; psycopg only.
+
+    In autocommit the statement is the whole transaction: one round trip to PostgreSQL where
+    BEGIN, the statement and COMMIT take three, and still all or nothing.
+    """
+    transaction = DriverTransaction(engine)
+    driver = transaction.connection.driver_connection
+    try:
+        driver.autocommit = True
+        return execute_returning(transaction, build, values)
+    finally:
+        if not transaction.invalidated:
+            try:
+                driver.autocommit = False
+            except transaction.dialect.loaded_dbapi.Error as exc:  # broken: not one to hand back
+                transaction.invalidate(exc)
+        transaction.close()
+
+
 _driver_statements: weakref.WeakKeyDictionary[Dialect, dict[Any, DriverStatement | bool]] = weakref.WeakKeyDictionary()
 
 
@@ -209,10 +236,11 @@ def execute_returning(
     return statement.first(conn, values)
 
 
-@cache
-def _upsert_statement(dialect: str):
-    # Built once per dialect: this runs on every webhook delivery.
-    stmt = _insert(dialect)
+def guarded_upsert(stmt: Any):
+    """`stmt`, an INSERT of Clerk's columns into users, as the ordered, tombstone-safe upsert.
+
+    Returns the new or updated row's id, and nothing when the row is newer or deleted.
+    """
     excluded = stmt.excluded
     changes: dict[str, Any] = {name: excluded[name] for name in ClerkUser.COLUMNS}
     changes["last_active_at"] = _later(excluded.last_active_at, users.c.last_active_at)
@@ -228,6 +256,12 @@ def _upsert_statement(dialect: str):
             ),
         ),
     ).returning(users.c.id)
+
+
+@cache
+def _upsert_statement(dialect: str):
+    # Built once per dialect: this runs on every webhook delivery.
+    return guarded_upsert(_insert(dialect))
 
 
 @cache
@@ -333,7 +367,7 @@ def raise_last_active(conn: Connection, clerk_id: str, at: datetime) -> bool:
 
 
 def _transaction(engine: Engine, work: Work[T], hand_over: bool, precompiled: bool) -> T:
-    if precompiled and not hand_over and _driver_ready(engine):
+    if precompiled and not hand_over and driver_ready(engine):
         transaction = DriverTransaction(engine)
         try:
             result = work(transaction, hand_over)

@@ -510,10 +510,11 @@ def test_a_refused_delivery_logs_one_info_line_too(app, client, svix, webhook_lo
 
 @pytest.mark.postgres
 def test_user_events_run_without_a_sqlalchemy_connection_unless_statements_are_watched(pg_app, svix):
-    """On psycopg a user event's claim, upsert and stale mark run in a DriverTransaction.
+    """On psycopg a user event runs as one statement on a pooled driver connection.
 
     Other events still run on a Connection, and once anyone listens to SQLAlchemy's cursor
-    events, user events do too, so the listener sees every statement.
+    events, user events take that path too (claim, then upsert), so the listener sees every
+    statement.
     """
     client = pg_app.test_client()
     with pg_app.app_context():

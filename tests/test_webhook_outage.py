@@ -10,12 +10,13 @@ import json
 import logging
 import socket
 import threading
+import time
 
 import pytest
 from sqlalchemy.engine import make_url
 
 from .conftest import dispose, make_migrated_app
-from .webhook_support import all_events, all_users, clerk_user, event, event_row, user_row
+from .webhook_support import BASE_MS, all_events, all_users, clerk_user, event, event_row, user_row
 
 
 class Forwarder:
@@ -32,6 +33,9 @@ class Forwarder:
         # When set, the first client message containing these bytes is not forwarded: every
         # connection is cut instead (the server never sees the statement).
         self.cut_before: bytes | None = None
+        # When set, the first client message containing these bytes is forwarded, and every
+        # connection is cut before the server's answer can come back.
+        self.cut_after: bytes | None = None
         self.was_cut = threading.Event()
 
     def open(self) -> None:
@@ -90,6 +94,16 @@ class Forwarder:
                     self.cut_before = None
                     self.was_cut.set()
                     self.close()  # before the app hears anything back: it is down from here
+                    return
+                if watch and self.cut_after is not None and self.cut_after in chunk:
+                    self.cut_after = None
+                    with self._lock:  # keep this one server connection open a moment longer
+                        self._sockets.discard(sink)
+                    self.was_cut.set()
+                    self.close()  # the app hears nothing back from here
+                    sink.sendall(chunk)
+                    time.sleep(0.2)  # the server may finish the statement or notice first
+                    sink.close()
                     return
                 sink.sendall(chunk)
         except OSError:
@@ -164,11 +178,15 @@ def test_a_server_restart_between_deliveries_is_invisible(outage_app, forwarder,
     assert {u.clerk_id for u in all_users(outage_app)} == {"user_before", "user_after"}
 
 
+def deletion(clerk_id: str = "user_outage") -> dict:
+    return event("user.deleted", {"object": "user", "id": clerk_id, "deleted": True}, BASE_MS)
+
+
 def test_connection_lost_mid_transaction_leaves_nothing_half_written(outage_app, forwarder, svix):
-    """The event is claimed, then the connection dies as the user is about to be written."""
+    """The event is claimed, then the connection dies as the tombstone is about to be written."""
     client = outage_app.test_client()
     forwarder.cut_before = b"INSERT INTO users"
-    response = svix.post(client, delivery(), msg_id="msg_cut")
+    response = svix.post(client, deletion(), msg_id="msg_cut")
     assert forwarder.was_cut.is_set(), "the connection was never cut"
     assert response.status_code == 503, response.get_data(as_text=True)
 
@@ -176,24 +194,51 @@ def test_connection_lost_mid_transaction_leaves_nothing_half_written(outage_app,
     forwarder.open()
     # The claim of the webhook_events row was rolled back with everything else.
     assert all_events(outage_app) == [] and all_users(outage_app) == []
-    response = svix.post(client, delivery(), msg_id="msg_cut")
+    response = svix.post(client, deletion(), msg_id="msg_cut")
     assert response.get_json() == {"status": "applied"}
     assert event_row(outage_app, "msg_cut").status == "applied"
+    assert user_row(outage_app, "user_outage").deleted_at is not None
+
+
+def test_connection_lost_before_a_user_event_statement_is_a_503_with_nothing_written(outage_app, forwarder, svix):
+    """A user event is one statement on PostgreSQL: lost on the way, nothing of it exists."""
+    client = outage_app.test_client()
+    forwarder.cut_before = b"WITH upsert"
+    response = svix.post(client, delivery(), msg_id="msg_lost")
+    assert forwarder.was_cut.is_set(), "the connection was never cut"
+    assert response.status_code == 503, response.get_data(as_text=True)
+    forwarder.close()
+    forwarder.open()
+    assert all_events(outage_app) == [] and all_users(outage_app) == []
+    assert svix.post(client, delivery(), msg_id="msg_lost").get_json() == {"status": "applied"}
     assert user_row(outage_app, "user_outage").email == "outage@example.org"
 
 
-def test_connection_lost_at_commit_is_a_503_and_the_retry_is_a_duplicate_or_applies(outage_app, forwarder, svix):
-    """Cut as COMMIT is sent: the server may never learn of it, so either outcome must be whole."""
+@pytest.mark.parametrize(
+    ("make_delivery", "cut", "forwarded"),
+    [
+        (deletion, b"COMMIT", False),  # the transaction's COMMIT never reaches the server
+        (delivery, b"WITH upsert", True),  # the server runs the user event; its answer is lost
+    ],
+    ids=["commit-never-sent", "answer-lost"],
+)
+def test_connection_lost_at_commit_is_a_503_and_the_retry_is_a_duplicate_or_applies(
+    outage_app, forwarder, svix, make_delivery, cut, forwarded
+):
+    """The app cannot know whether its commit happened, so either outcome must be whole."""
     client = outage_app.test_client()
-    forwarder.cut_before = b"COMMIT"
-    response = svix.post(client, delivery(), msg_id="msg_commit")
+    if forwarded:
+        forwarder.cut_after = cut
+    else:
+        forwarder.cut_before = cut
+    response = svix.post(client, make_delivery(), msg_id="msg_commit")
     assert forwarder.was_cut.is_set()
     assert response.status_code == 503
     forwarder.close()
     forwarder.open()
     users, records = all_users(outage_app), all_events(outage_app)
     assert (len(users), len(records)) in {(0, 0), (1, 1)}  # both or neither, never one alone
-    response = svix.post(client, delivery(), msg_id="msg_commit")
+    response = svix.post(client, make_delivery(), msg_id="msg_commit")
     assert response.status_code == 200
     assert response.get_json()["status"] in {"applied", "duplicate"}
     assert len(all_users(outage_app)) == 1 and event_row(outage_app, "msg_commit").status == "applied"

@@ -2,7 +2,8 @@
 
 Svix delivers at least once and only roughly in order, so:
 - the `webhook_events` row is claimed first (`ON CONFLICT DO NOTHING`): a repeated delivery,
-  even a concurrent one, finds the id taken and changes nothing;
+  even a concurrent one, finds the id taken and changes nothing (on PostgreSQL a user event
+  makes the claim, the upsert and the status one statement: `_user_event_statement`);
 - the record and the change commit in one transaction: a crash leaves neither;
 - what can never succeed is recorded `failed` with its reason and answered 200, so Svix stops;
 - a database outage raises TransientError: the caller answers 503 and Svix retries.
@@ -16,13 +17,14 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, update
+from sqlalchemy import Connection, Engine, bindparam, case, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from ..clerk.objects import (
     ClerkObjectError,
+    ClerkUser,
     clerk_id,
     envelope_millis,
     millis,
@@ -30,11 +32,14 @@ from ..clerk.objects import (
     parse_user,
     storable,
 )
-from ..models import WebhookEvent, utcnow
+from ..models import User, WebhookEvent, utcnow
 from ..users import (
     DriverTransaction,
     SyncResult,
+    driver_ready,
+    execute_alone,
     execute_returning,
+    guarded_upsert,
     raise_last_active,
     run_with_hand_over,
     tombstone_user,
@@ -43,8 +48,10 @@ from ..users import (
 
 log = logging.getLogger(__name__)
 events = WebhookEvent.__table__
+users = User.__table__
 
 USER_EVENTS = ("user.created", "user.updated")
+STALE_REASON = "older than the stored user, or the user is deleted"
 
 
 class TransientError(Exception):
@@ -89,6 +96,80 @@ def _mark_statement(dialect: str):
     )
 
 
+@cache
+def _user_event_statement(dialect: str):
+    """PostgreSQL: a user event's claim, upsert and status in one statement.
+
+    The same three steps as `work` in `_process_event`, in one round trip: both the upsert and
+    the record run only if the `svix-id` is not recorded yet, and the record's status says
+    whether the upsert changed the row. Every part sees one snapshot, so the record is a plain
+    INSERT: a concurrent delivery of the same id makes the whole statement fail on the unique
+    index, nothing stays, and the caller takes the transactional path.
+    """
+    if dialect != "postgresql":
+        raise ValueError("a data-modifying WITH is PostgreSQL's")
+
+    def bound(table, name: str):
+        return bindparam(name, type_=table.c[name].type)
+
+    unrecorded = ~select(events.c.id).where(events.c.svix_id == bound(events, "svix_id")).exists()
+    user_columns = ("clerk_id", *ClerkUser.COLUMNS, "last_active_at", "created_at", "updated_at")
+    upsert = guarded_upsert(
+        postgresql.insert(users).from_select(
+            user_columns, select(*(bound(users, name) for name in user_columns)).where(unrecorded), include_defaults=False
+        )
+    ).cte("upsert")
+    applied = select(upsert.c.id).exists()
+    record = select(
+        bound(events, "svix_id"),
+        bound(events, "type"),
+        bound(users, "clerk_id"),
+        case((applied, "applied"), else_="stale"),
+        case((applied, None), else_=STALE_REASON),
+        bound(events, "received_at"),
+        bound(events, "processed_at"),
+        bound(events, "payload"),
+    ).where(unrecorded)
+    record_columns = ("svix_id", "type", "clerk_id", "status", "error", "received_at", "processed_at", "payload")
+    return (
+        insert(events)
+        .from_select(record_columns, record, include_defaults=False)
+        .returning(events.c.status)
+        .add_cte(upsert)
+    )
+
+
+def _user_event_at_once(engine: Engine, record: dict[str, Any], user: ClerkUser) -> Outcome | None:
+    """A user event in one statement (`_user_event_statement`); None when it needs the full path.
+
+    The full path settles what one statement cannot: an email or username a stale row still
+    holds (the hand-over), a concurrent delivery of the same id, a connection found dead.
+    """
+    now = utcnow()
+    values = user.row()
+    values.update(
+        svix_id=record["svix_id"],
+        type=record["type"],
+        received_at=record["received_at"],
+        processed_at=now,
+        payload=record["payload"],
+        created_at=now,
+        updated_at=now,
+    )
+    try:
+        row = execute_alone(engine, _user_event_statement, values)
+    except IntegrityError:
+        return None
+    except DBAPIError as exc:
+        if exc.connection_invalidated:
+            return None
+        raise
+    if row is None:
+        return Outcome("duplicate", user.clerk_id)
+    status = row[0]
+    return Outcome(status, user.clerk_id, STALE_REASON if status == "stale" else None)
+
+
 def _apply(
     conn: Connection | DriverTransaction, event_type: str, data: Any, envelope: dict[str, Any], hand_over: bool
 ) -> tuple[str, str | None]:
@@ -96,7 +177,7 @@ def _apply(
     if event_type in USER_EVENTS:
         result = upsert_clerk_user(conn, parse_user(data), hand_over=hand_over)
         if result is SyncResult.STALE:
-            return "stale", "older than the stored user, or the user is deleted"
+            return "stale", STALE_REASON
         return "applied", None
     if event_type == "user.deleted":
         tombstone_user(conn, clerk_id(data))
@@ -160,6 +241,10 @@ def _process_event(engine: Engine, svix_id: str, body: str, envelope: dict[str, 
     try:
         if not event_type:
             return _record_failure(engine, row, "the event has no type")
+        if event_type in USER_EVENTS and driver_ready(engine):
+            outcome = _user_event_at_once(engine, row, parse_user(data))
+            if outcome is not None:
+                return outcome
         # A user event's first attempt is the claim, the upsert and the mark: all precompiled.
         return run_with_hand_over(engine, work, precompiled=event_type in USER_EVENTS)
     except ClerkObjectError as exc:
