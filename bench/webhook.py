@@ -513,7 +513,8 @@ def run_once(server: Server, args, workdir: Path, bodies, tag: str, admin: str, 
         problems.append(f"server log has errors: {log_errors[0][:200]}")
     return Result(
         server.name, len(latencies) / args.seconds, percentile(latencies, 0.50), percentile(latencies, 0.99),
-        errors, answered, spread, exhausted, app_cpu, db_cpu, client_cpu, problems + ([] if users else ["no users written"]),
+        errors, answered, spread, exhausted, app_cpu, db_cpu, client_cpu,
+        problems + ([] if users else ["no users written"]),
     )
 
 

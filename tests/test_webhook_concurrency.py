@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from contextlib import contextmanager
 from typing import Any
 
+import psycopg
 import requests
 from sqlalchemy import update
+from sqlalchemy.engine import make_url
 from werkzeug.serving import make_server
 
 from mentorly.extensions import db
@@ -192,3 +195,38 @@ def test_a_released_email_and_its_new_owner_at_once(pg_app, svix):
     assert in_flight["max"] == 2
     assert [r.json() for r in responses] == [{"status": "applied"}] * 2
     assert (user_row(pg_app, "user_a").email, user_row(pg_app, "user_b").email) == ("z@example.org", "x@example.org")
+
+
+def test_a_delivery_behind_an_uncommitted_record_of_its_id_keeps_nothing_of_its_own(pg_app, postgres_url, svix):
+    """On PostgreSQL a user event is one statement; behind a concurrent claim it fails whole.
+
+    Another transaction holds an uncommitted record of the same svix-id. The delivery's
+    statement waits on the unique index; once that record commits, the statement fails, its
+    upsert goes with it, and the delivery is answered `duplicate`.
+    """
+    conninfo = make_url(postgres_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    delivery = event("user.created", clerk_user("user_held", email="held@example.org"))
+    answers: list[Any] = []
+    with psycopg.connect(conninfo) as holder, psycopg.connect(conninfo, autocommit=True) as observer:
+        holder.execute(
+            "INSERT INTO webhook_events (svix_id, type, status) VALUES ('msg_held', 'user.created', 'applied')"
+        )
+        client = pg_app.test_client()
+        sender = threading.Thread(target=lambda: answers.append(svix.post(client, delivery, msg_id="msg_held")))
+        sender.start()
+        waiting = (
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        deadline = time.monotonic() + 20
+        while observer.execute(waiting).fetchone()[0] == 0:
+            assert time.monotonic() < deadline, "the delivery never waited on the held record"
+            time.sleep(0.02)
+        holder.commit()
+        sender.join(timeout=20)
+    [response] = answers
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "duplicate"}
+    assert all_users(pg_app) == []
+    [record] = all_events(pg_app)
+    assert (record.svix_id, record.clerk_id) == ("msg_held", None)

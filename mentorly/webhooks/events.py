@@ -114,10 +114,9 @@ def _user_event_statement(dialect: str):
 
     unrecorded = ~select(events.c.id).where(events.c.svix_id == bound(events, "svix_id")).exists()
     user_columns = ("clerk_id", *ClerkUser.COLUMNS, "last_active_at", "created_at", "updated_at")
+    user_values = select(*(bound(users, name) for name in user_columns)).where(unrecorded)
     upsert = guarded_upsert(
-        postgresql.insert(users).from_select(
-            user_columns, select(*(bound(users, name) for name in user_columns)).where(unrecorded), include_defaults=False
-        )
+        postgresql.insert(users).from_select(user_columns, user_values, include_defaults=False)
     ).cte("upsert")
     applied = select(upsert.c.id).exists()
     record = select(
