@@ -2,7 +2,8 @@
 
 A bare Flask view that verifies the Svix signature over the raw body, parses the JSON, picks the
 fields Mentorly keeps from the Clerk user, and runs the product's two statements with psycopg in
-one transaction (claim the `svix-id` in `webhook_events`, then the guarded upsert into `users`).
+one transaction (claim the `svix-id` in `webhook_events`, then the guarded upsert into `users`;
+the product itself sends both, with the record's status, as one statement on PostgreSQL).
 No ORM, no SQLAlchemy, no logging, one psycopg connection per server thread.
 
 It handles only `user.created` / `user.updated`, which is all the benchmark sends. Run it with

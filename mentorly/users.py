@@ -68,7 +68,7 @@ def _later(new, old):
 class DriverStatement:
     """A Core INSERT or UPDATE ... RETURNING compiled once for one dialect and run on the driver.
 
-    The webhook runs two or three such statements per delivery. Executed as Core, each one walks
+    The webhook runs one to three such statements per delivery. Executed as Core, each one walks
     its cache key, rebuilds its parameters and builds a result object around the cursor: together
     about as much CPU as the database driver itself. Here the statement stays defined once, as
     Core (which SQLite still executes as is), and each call does only what Core would do for it:
@@ -91,7 +91,7 @@ class DriverStatement:
         known = set(keys) | {key for key, _ in self.defaults}
         # Every parameter by its name in the SQL; the ones the caller does not give are values
         # the statement carries itself (a literal in a CASE, say).
-        names = compiled.construct_params(_check=False)
+        names = compiled.params
         unexpected = sorted(name for name in names if name not in known and compiled.binds[name].required)
         if unexpected:
             raise ValueError(f"unexpected parameters: {unexpected}")
@@ -154,9 +154,9 @@ def driver_ready(engine: Engine) -> bool:
 class DriverTransaction:
     """One transaction on a pooled driver connection, for work made only of DriverStatements.
 
-    The common webhook delivery is the claim, the upsert and at most a status mark, all
-    DriverStatements. Inside SQLAlchemy's Connection and Transaction, their bookkeeping was about
-    a tenth of the delivery's CPU. Here the pool still checks the connection out and back in
+    A user upsert (just-in-time sync, the backfill) or a user event's claim, upsert and status
+    mark are all DriverStatements. Inside SQLAlchemy's Connection and Transaction, their
+    bookkeeping was about a tenth of a webhook delivery's CPU. Here the pool still checks the connection out and back in
     (and discards it when it was lost), the driver's own transaction is committed or rolled back,
     and errors surface as the SQLAlchemy exceptions a Connection would raise.
     """
