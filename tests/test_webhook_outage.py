@@ -182,36 +182,33 @@ def deletion(clerk_id: str = "user_outage") -> dict:
     return event("user.deleted", {"object": "user", "id": clerk_id, "deleted": True}, BASE_MS)
 
 
-def test_connection_lost_mid_transaction_leaves_nothing_half_written(outage_app, forwarder, svix):
-    """The event is claimed, then the connection dies as the tombstone is about to be written."""
+@pytest.mark.parametrize(
+    ("make_delivery", "cut", "applied"),
+    [
+        # The event is claimed, then the connection dies as the tombstone is about to be written.
+        (deletion, b"INSERT INTO users", lambda user: user.deleted_at is not None),
+        # A user event is one statement on PostgreSQL: it is lost on the way.
+        (delivery, b"WITH upsert", lambda user: user.email == "outage@example.org"),
+    ],
+    ids=["mid-transaction", "one-statement"],
+)
+def test_connection_lost_before_the_effect_leaves_nothing_half_written(
+    outage_app, forwarder, svix, make_delivery, cut, applied
+):
     client = outage_app.test_client()
-    forwarder.cut_before = b"INSERT INTO users"
-    response = svix.post(client, deletion(), msg_id="msg_cut")
+    forwarder.cut_before = cut
+    response = svix.post(client, make_delivery(), msg_id="msg_cut")
     assert forwarder.was_cut.is_set(), "the connection was never cut"
     assert response.status_code == 503, response.get_data(as_text=True)
 
     forwarder.close()
     forwarder.open()
-    # The claim of the webhook_events row was rolled back with everything else.
+    # A claim already sent was rolled back with everything else.
     assert all_events(outage_app) == [] and all_users(outage_app) == []
-    response = svix.post(client, deletion(), msg_id="msg_cut")
+    response = svix.post(client, make_delivery(), msg_id="msg_cut")
     assert response.get_json() == {"status": "applied"}
     assert event_row(outage_app, "msg_cut").status == "applied"
-    assert user_row(outage_app, "user_outage").deleted_at is not None
-
-
-def test_connection_lost_before_a_user_event_statement_is_a_503_with_nothing_written(outage_app, forwarder, svix):
-    """A user event is one statement on PostgreSQL: lost on the way, nothing of it exists."""
-    client = outage_app.test_client()
-    forwarder.cut_before = b"WITH upsert"
-    response = svix.post(client, delivery(), msg_id="msg_lost")
-    assert forwarder.was_cut.is_set(), "the connection was never cut"
-    assert response.status_code == 503, response.get_data(as_text=True)
-    forwarder.close()
-    forwarder.open()
-    assert all_events(outage_app) == [] and all_users(outage_app) == []
-    assert svix.post(client, delivery(), msg_id="msg_lost").get_json() == {"status": "applied"}
-    assert user_row(outage_app, "user_outage").email == "outage@example.org"
+    assert applied(user_row(outage_app, "user_outage"))
 
 
 @pytest.mark.parametrize(
