@@ -82,7 +82,8 @@ class DriverStatement:
 
     def __init__(self, statement: Any, dialect: Dialect, keys: tuple[str, ...]):
         compiled = statement.compile(dialect=dialect, column_keys=list(keys))
-        if compiled.positional or compiled.update_prefetch or compiled.literal_execute_params or compiled.post_compile_params:
+        per_execution = compiled.update_prefetch or compiled.literal_execute_params or compiled.post_compile_params
+        if compiled.positional or per_execution:
             raise ValueError("this statement needs Core's per-execution processing")
         self.sql = compiled.string
         self.defaults = tuple((column.key, column.default) for column in compiled.insert_prefetch)
@@ -154,11 +155,11 @@ def driver_ready(engine: Engine) -> bool:
 class DriverTransaction:
     """One transaction on a pooled driver connection, for work made only of DriverStatements.
 
-    A user upsert (just-in-time sync, the backfill) or a user event's claim, upsert and status
-    mark are all DriverStatements. Inside SQLAlchemy's Connection and Transaction, their
-    bookkeeping was about a tenth of a webhook delivery's CPU. Here the pool still checks the connection out and back in
-    (and discards it when it was lost), the driver's own transaction is committed or rolled back,
-    and errors surface as the SQLAlchemy exceptions a Connection would raise.
+    A user upsert (just-in-time sync, the backfill, a webhook's one statement) is a
+    DriverStatement; inside SQLAlchemy's Connection and Transaction, their bookkeeping was about
+    a tenth of a webhook delivery's CPU. Here the pool still checks the connection out and back
+    in (and discards it when it was lost), the driver's own transaction is committed or rolled
+    back, and errors surface as the SQLAlchemy exceptions a Connection would raise.
     """
 
     def __init__(self, engine: Engine):

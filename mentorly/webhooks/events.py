@@ -34,7 +34,6 @@ from ..clerk.objects import (
 )
 from ..models import User, WebhookEvent, utcnow
 from ..users import (
-    DriverTransaction,
     SyncResult,
     driver_ready,
     execute_alone,
@@ -170,7 +169,7 @@ def _user_event_at_once(engine: Engine, record: dict[str, Any], user: ClerkUser)
 
 
 def _apply(
-    conn: Connection | DriverTransaction, event_type: str, data: Any, envelope: dict[str, Any], hand_over: bool
+    conn: Connection, event_type: str, data: Any, envelope: dict[str, Any], hand_over: bool
 ) -> tuple[str, str | None]:
     """The event's effect; returns (status, reason). ClerkObjectError means it can never apply."""
     if event_type in USER_EVENTS:
@@ -228,7 +227,7 @@ def _process_event(engine: Engine, svix_id: str, body: str, envelope: dict[str, 
         "payload": body,
     }
 
-    def work(conn: Connection | DriverTransaction, hand_over: bool) -> Outcome:
+    def work(conn: Connection, hand_over: bool) -> Outcome:
         claimed = execute_returning(conn, _claim_statement, dict(row, processed_at=utcnow()))
         if claimed is None:
             return Outcome("duplicate", row["clerk_id"])
@@ -244,8 +243,7 @@ def _process_event(engine: Engine, svix_id: str, body: str, envelope: dict[str, 
             outcome = _user_event_at_once(engine, row, parse_user(data))
             if outcome is not None:
                 return outcome
-        # A user event's first attempt is the claim, the upsert and the mark: all precompiled.
-        return run_with_hand_over(engine, work, precompiled=event_type in USER_EVENTS)
+        return run_with_hand_over(engine, work)
     except ClerkObjectError as exc:
         return _record_failure(engine, row, f"invalid {event_type} payload: {exc}")
     except (OperationalError, DisconnectionError, PoolTimeoutError) as exc:
