@@ -93,7 +93,9 @@ def load_settings(instance_path: Path, environ: Mapping[str, str] | None = None)
         "TESTING": env == "testing",
         "SECRET_KEY": get("SECRET_KEY") or _instance_secret_key(instance_path),
         "SQLALCHEMY_DATABASE_URI": normalise_database_url(database_url),
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": False},
+        # A connection the database dropped (a restart, a failover) is replaced at checkout, not
+        # handed to a request that would then fail.
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "CLERK_SECRET_KEY": get("CLERK_SECRET_KEY") or EMULATOR_SECRET_KEY,
         "CLERK_PUBLISHABLE_KEY": get("CLERK_PUBLISHABLE_KEY") or EMULATOR_PUBLISHABLE_KEY,
         "CLERK_JWT_KEY": get("CLERK_JWT_KEY"),

@@ -1,11 +1,12 @@
-"""The tables: users (Clerk's users, kept here) and webhook_events (every verified delivery)."""
+"""The tables: users (Clerk's users, kept here), webhook_events (every verified delivery),
+notification_settings, and backfill_checkpoints (the progress of `flask clerk backfill`)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, String, Text, false, func, true
+from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, Integer, String, Text, false, func, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .extensions import db
@@ -172,3 +173,22 @@ class WebhookEvent(db.Model):
 
     def __repr__(self) -> str:
         return f"<WebhookEvent {self.svix_id} {self.type} {self.status}>"
+
+
+class BackfillCheckpoint(db.Model):
+    """Progress of the last (or current) backfill; one row per listing."""
+
+    __tablename__ = "backfill_checkpoints"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    order_by: Mapped[str] = mapped_column(String(32))
+    cursor: Mapped[str | None] = mapped_column(String(1000))  # the last ids read, comma-separated
+    listed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    created: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    updated: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    unchanged: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    stale: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    failed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

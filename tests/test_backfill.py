@@ -7,7 +7,8 @@ import time
 import pytest
 from sqlalchemy import func, select, text, update
 
-from mentorly.cli.backfill import Backfill, BackfillCheckpoint, latest_checkpoint
+from mentorly.backfill import Backfill, latest_checkpoint
+from mentorly.models import BackfillCheckpoint
 from mentorly.clerk.client import ClerkClient
 from mentorly.extensions import db
 from mentorly.models import User
@@ -322,7 +323,7 @@ def test_resume_survives_the_cursor_user_being_deleted_at_clerk(database_url, ma
 
 @pytest.mark.postgres
 def test_two_backfills_never_run_at_once(postgres_url, make_app, emulator):
-    from mentorly.cli.backfill import LOCK_KEY
+    from mentorly.backfill import LOCK_KEY
 
     emulator.bulk_create_users(5)
     app = make_app(postgres_url)

@@ -147,7 +147,7 @@ def test_backfill_checkpoint_table_matches_its_model(app):
     from alembic.migration import MigrationContext
     from sqlalchemy import MetaData
 
-    from mentorly.cli.backfill import BackfillCheckpoint
+    from mentorly.models import BackfillCheckpoint
 
     with app.app_context(), db.engine.connect() as conn:
         def only_mine(name, type_, parent_names):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import psycopg
+
 from .conftest import base_config, make_session_token
 from .emulator import free_port
 
@@ -24,3 +26,34 @@ def test_a_signed_in_page_answers_503_when_the_database_is_down(tmp_path):
 
     health = client.get("/healthz")
     assert health.status_code == 503 and health.get_json()["status"] == "unavailable"
+
+
+def test_pages_answer_at_once_after_the_database_dropped_every_connection(pg_app):
+    """A restart or failover closes every pooled connection: the next page still answers 200."""
+    from sqlalchemy import text
+
+    from mentorly.extensions import db
+    from mentorly.users import sync_user_to_db
+
+    from .conftest import clerk_user
+
+    client = pg_app.test_client()
+    with pg_app.app_context():
+        sync_user_to_db(clerk_user("user_restart"))
+        db.session.execute(text("UPDATE users SET is_onboarded = true"))
+        db.session.commit()
+        database = db.engine.url.database
+    client.set_cookie("__session", make_session_token("user_restart"))
+    assert client.get("/dashboard").status_code == 200  # the pool now holds a connection
+    assert client.get("/healthz").status_code == 200
+
+    # From outside the app's pool, as a restart would.
+    with psycopg.connect(pg_app.config["SQLALCHEMY_DATABASE_URI"].replace("+psycopg", ""), autocommit=True) as admin:
+        ended = admin.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            (database,),
+        ).fetchone()[0]
+    assert ended >= 1
+
+    assert client.get("/healthz").status_code == 200
+    assert client.get("/dashboard").status_code == 200

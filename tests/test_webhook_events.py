@@ -509,34 +509,32 @@ def test_a_refused_delivery_logs_one_info_line_too(app, client, svix, webhook_lo
 
 
 @pytest.mark.postgres
-def test_user_events_run_without_a_sqlalchemy_connection_unless_statements_are_watched(pg_app, svix):
-    """On psycopg a user event runs as one statement on a pooled driver connection.
-
-    Other events still run on a Connection, and once anyone listens to SQLAlchemy's cursor
-    events, user events take that path too (claim, then upsert), so the listener sees every
-    statement.
-    """
+def test_a_user_event_is_one_statement_on_postgresql_and_a_listener_sees_it(pg_app, svix):
+    """On PostgreSQL a user event's claim, upsert and status are one statement, run through
+    SQLAlchemy like every other: instrumentation listening to cursor events sees it, and
+    listening changes nothing about what runs. Other events take the transaction path."""
     client = pg_app.test_client()
     with pg_app.app_context():
         engine = db.engine
-    connections, statements = [], []  # (the engine is this test's own: its listeners go with it)
-    sa_event.listen(engine, "engine_connect", lambda conn: connections.append(conn))
+    statements = []  # (the engine is this test's own: its listeners go with it)
 
+    def watch(conn, cursor, statement, *args):
+        statements.append(" ".join(statement.split()))
+
+    sa_event.listen(engine, "before_cursor_execute", watch)
     assert svix.post(client, event("user.created", clerk_user("user_d", updated_at=BASE_MS + 2000))).status_code == 200
     stale = svix.post(client, event("user.updated", clerk_user("user_d", updated_at=BASE_MS)), msg_id="msg_d_old")
     assert stale.get_json()["status"] == "stale"
-    assert connections == []
-    assert event_row(pg_app, "msg_d_old").status == "stale"  # (reading it back opens one)
-    connections.clear()
+    assert len(statements) == 2
+    for statement in statements:
+        assert statement.startswith("WITH upsert AS (INSERT INTO users")
+        assert "INSERT INTO webhook_events" in statement
+    assert event_row(pg_app, "msg_d_old").status == "stale"
 
+    statements.clear()
     svix.post(client, event("user.deleted", {"object": "user", "id": "user_d", "deleted": True}, BASE_MS))
-    assert len(connections) == 1
-
-    def watch(conn, cursor, statement, *args):
-        statements.append(statement.split("(")[0].strip())
-
-    sa_event.listen(engine, "before_cursor_execute", watch)
-    svix.post(client, event("user.created", clerk_user("user_w", updated_at=BASE_MS)))
-    assert len(connections) == 2
-    assert statements == ["INSERT INTO webhook_events", "INSERT INTO users"]
-    assert user_row(pg_app, "user_w") is not None
+    assert [statement.split("(")[0].strip() for statement in statements] == [
+        "INSERT INTO webhook_events",
+        "INSERT INTO users",
+    ]
+    assert user_row(pg_app, "user_d").deleted_at is not None

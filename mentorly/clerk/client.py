@@ -130,14 +130,25 @@ class ClerkClient:
 
     # --- Users ----------------------------------------------------------------------------------
 
-    def get_user(self, user_id: str) -> dict[str, Any]:
-        return self.request("GET", f"/users/{user_id}")
+    def get_user(self, user_id: str, *, max_retry_wait: float | None = None) -> dict[str, Any]:
+        return self.request("GET", f"/users/{user_id}", max_retry_wait=max_retry_wait)
 
     def list_users(
-        self, *, limit: int = 500, offset: int = 0, order_by: str = "created_at", max_retry_wait: float | None = None
+        self,
+        *,
+        limit: int = 500,
+        offset: int = 0,
+        order_by: str = "created_at",
+        starting_after: str | None = None,
+        max_retry_wait: float | None = None,
     ) -> list[dict[str, Any]]:
-        """One page of users (Clerk answers a plain array)."""
-        params = {"limit": limit, "offset": offset, "order_by": order_by}
+        """One page of users (Clerk answers a plain array): after the user `starting_after`
+        (Clerk's cursor, for `created_at` orderings) or from `offset`."""
+        params: dict[str, Any] = {"limit": limit, "order_by": order_by}
+        if starting_after is not None:
+            params["starting_after"] = starting_after
+        else:
+            params["offset"] = offset
         return self.request("GET", "/users", params=params, max_retry_wait=max_retry_wait)
 
     def count_users(self) -> int:

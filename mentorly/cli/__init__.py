@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from flask import Flask
 
-from .backfill import BackfillCheckpoint  # noqa: F401  (the table belongs to the app's metadata)
 from .clerk import clerk_cli
 from .users import users_cli
 from .webhooks import webhooks_cli

@@ -1,4 +1,4 @@
-"""`flask clerk backfill`: sync every Clerk user into the users table (see `backfill`)."""
+"""`flask clerk backfill`: sync every Clerk user into the users table (see `mentorly.backfill`)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from flask.cli import with_appcontext
 
 from ..clerk.client import ClerkClient
 from ..extensions import db
-from .backfill import PAGE_SIZE, Backfill, BackfillError, latest_checkpoint
+from ..backfill import PAGE_SIZE, Backfill, BackfillError, latest_checkpoint
 
 
 @click.group("clerk")

@@ -1,6 +1,6 @@
 """`flask webhooks ...`: the webhook log (`webhook_events`), replay and retention.
 
-Replay re-applies a stored payload through the same code the endpoint uses (`events._apply`,
+Replay re-applies a stored payload through the same code the endpoint uses (`events.apply_event`,
 inside `run_with_hand_over`), in one transaction with the update of its record, under a row lock
 (PostgreSQL) so that a replay racing another replay applies once. Only deliveries that were not
 applied are replayed: replaying an applied one changes nothing. A failed delivery whose cause has
@@ -24,13 +24,14 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import Connection, Engine, delete, func, select, update
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import SQLAlchemyError
 
 from ..clerk.objects import ClerkObjectError
+from ..database import first_line, is_transient
 from ..extensions import db
 from ..models import WebhookEvent, utcnow
 from ..users import run_with_hand_over
-from ..webhooks.events import _apply, parse_envelope  # the endpoint's own code
+from ..webhooks.events import apply_event, parse_envelope  # the endpoint's own code
 
 events = WebhookEvent.__table__
 # Svix retries a message for about 27.6 hours; a record younger than that may still dedupe one.
@@ -77,7 +78,7 @@ def replay_event(engine: Engine, svix_id: str) -> ReplayResult:
         if row.payload is None:
             return ReplayResult(svix_id, row.status, row.status, "payload purged: cannot replay")
         _, envelope = parse_envelope(row.payload.encode("utf-8"))
-        status, reason = _apply(conn, row.type, envelope.get("data"), envelope, hand_over)
+        status, reason = apply_event(conn, row.type, envelope.get("data"), envelope, hand_over)
         conn.execute(
             update(events).where(events.c.id == row.id).values(status=status, error=reason, processed_at=utcnow())
         )
@@ -88,16 +89,10 @@ def replay_event(engine: Engine, svix_id: str) -> ReplayResult:
         return run_with_hand_over(engine, work)
     except (ClerkObjectError, ValueError) as exc:
         reason = f"invalid payload: {exc}"
-    except OperationalError:
-        raise
-    except IntegrityError:
-        # As at the endpoint: an email/username clash with a concurrent change is a race, not
-        # the delivery's fault. Nothing was written; the delivery keeps its status.
-        return ReplayResult(svix_id, before, before, "email or username taken by a concurrent change: try again")
-    except DBAPIError as exc:
-        if exc.connection_invalidated:
+    except SQLAlchemyError as exc:
+        if is_transient(exc):
             raise
-        reason = f"database refused the event: {type(exc.orig).__name__}"
+        reason = f"database refused the event: {type(getattr(exc, 'orig', None) or exc).__name__}"
     _mark(engine, svix_id, reason)
     return ReplayResult(svix_id, before, "failed", reason)
 
@@ -186,12 +181,14 @@ def replay_command(svix_ids, all_failed) -> None:
         if not svix_ids:
             click.echo("No failed deliveries.")
             return
-    applied = unchanged = missing = 0
+    applied = unchanged = missing = retry = 0
     for svix_id in svix_ids:
         try:
             result = replay_event(engine, svix_id)
-        except OperationalError as exc:
-            raise click.ClickException(f"the database is unavailable: {str(exc).splitlines()[0]}") from exc
+        except SQLAlchemyError as exc:  # transient (replay_event raises no other): nothing written
+            retry += 1
+            click.echo(f"{svix_id}: not replayed, try again later ({first_line(exc)})", err=True)
+            continue
         if result.before is None:
             missing += 1
             click.echo(f"{svix_id}: no such delivery", err=True)
@@ -202,8 +199,11 @@ def replay_command(svix_ids, all_failed) -> None:
             unchanged += 1
         detail = f" ({result.error})" if result.error else ""
         click.echo(f"{svix_id}: {result.before} -> {result.after}{detail}")
-    click.echo(f"Replayed {len(svix_ids)}: {applied} applied now, {unchanged} not applied, {missing} not found.")
-    if missing:
+    click.echo(
+        f"Replayed {len(svix_ids)}: {applied} applied now, {unchanged} not applied, {missing} not found"
+        + (f", {retry} to try again (the database was unavailable or busy)." if retry else ".")
+    )
+    if missing or retry:
         raise SystemExit(1)
 
 

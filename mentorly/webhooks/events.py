@@ -19,8 +19,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, case, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError, OperationalError, SQLAlchemyError
-from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from ..clerk.objects import (
     ClerkObjectError,
@@ -32,12 +31,10 @@ from ..clerk.objects import (
     parse_user,
     storable,
 )
+from ..database import first_line, is_transient
 from ..models import User, WebhookEvent, utcnow
 from ..users import (
     SyncResult,
-    driver_ready,
-    execute_alone,
-    execute_returning,
     guarded_upsert,
     raise_last_active,
     run_with_hand_over,
@@ -85,18 +82,17 @@ def _claim_statement(dialect: str):
 
 
 @cache
-def _mark_statement(dialect: str):
-    # Built once: a delivery that does not apply (stale, ignored) marks its record with this.
+def _mark_statement():
+    # A delivery that does not apply (stale, ignored) marks its record with this.
     return (
         update(events)
         .where(events.c.id == bindparam("event_id"))
         .values(status=bindparam("new_status"), error=bindparam("reason"))
-        .returning(events.c.id)
     )
 
 
 @cache
-def _user_event_statement(dialect: str):
+def _user_event_statement():
     """PostgreSQL: a user event's claim, upsert and status in one statement.
 
     The same three steps as `work` in `_process_event`, in one round trip: both the upsert and
@@ -105,9 +101,6 @@ def _user_event_statement(dialect: str):
     INSERT: a concurrent delivery of the same id makes the whole statement fail on the unique
     index, nothing stays, and the caller takes the transactional path.
     """
-    if dialect != "postgresql":
-        raise ValueError("a data-modifying WITH is PostgreSQL's")
-
     def bound(table, name: str):
         return bindparam(name, type_=table.c[name].type)
 
@@ -141,7 +134,7 @@ def _user_event_at_once(engine: Engine, record: dict[str, Any], user: ClerkUser)
     """A user event in one statement (`_user_event_statement`); None when it needs the full path.
 
     The full path settles what one statement cannot: an email or username a stale row still
-    holds (the hand-over), a concurrent delivery of the same id, a connection found dead.
+    holds (the hand-over), or a concurrent delivery of the same id.
     """
     now = utcnow()
     values = user.row()
@@ -155,20 +148,20 @@ def _user_event_at_once(engine: Engine, record: dict[str, Any], user: ClerkUser)
         updated_at=now,
     )
     try:
-        row = execute_alone(engine, _user_event_statement, values)
+        with engine.connect() as conn:
+            # In autocommit the statement is the whole transaction: one round trip where
+            # BEGIN, the statement and COMMIT take three, and still all or nothing.
+            conn.execution_options(isolation_level="AUTOCOMMIT")
+            row = conn.execute(_user_event_statement(), values).first()
     except IntegrityError:
         return None
-    except DBAPIError as exc:
-        if exc.connection_invalidated:
-            return None
-        raise
     if row is None:
         return Outcome("duplicate", user.clerk_id)
     status = row[0]
     return Outcome(status, user.clerk_id, STALE_REASON if status == "stale" else None)
 
 
-def _apply(
+def apply_event(
     conn: Connection, event_type: str, data: Any, envelope: dict[str, Any], hand_over: bool
 ) -> tuple[str, str | None]:
     """The event's effect; returns (status, reason). ClerkObjectError means it can never apply."""
@@ -200,7 +193,7 @@ def _apply(
 def _record_failure(engine: Engine, row: dict[str, Any], reason: str) -> Outcome:
     row = dict(row, status="failed", error=reason[:2000], processed_at=utcnow())
     with engine.begin() as conn:
-        claimed = execute_returning(conn, _claim_statement, row)
+        claimed = conn.execute(_claim_statement(conn.dialect.name), row).first()
     return Outcome("failed" if claimed else "duplicate", row["clerk_id"], reason)
 
 
@@ -208,9 +201,10 @@ def process_event(engine: Engine, svix_id: str, body: str, envelope: dict[str, A
     """Record and apply one verified delivery. Raises TransientError if the database is down."""
     try:
         return _process_event(engine, svix_id, body, envelope)
-    except (OperationalError, DisconnectionError, PoolTimeoutError) as exc:
-        # The database went away while a failure was being recorded.
-        raise TransientError(str(exc).splitlines()[0]) from exc
+    except SQLAlchemyError as exc:
+        if is_transient(exc):
+            raise TransientError(first_line(exc)) from exc
+        raise
 
 
 def _process_event(engine: Engine, svix_id: str, body: str, envelope: dict[str, Any]) -> Outcome:
@@ -228,42 +222,30 @@ def _process_event(engine: Engine, svix_id: str, body: str, envelope: dict[str, 
     }
 
     def work(conn: Connection, hand_over: bool) -> Outcome:
-        claimed = execute_returning(conn, _claim_statement, dict(row, processed_at=utcnow()))
+        claimed = conn.execute(_claim_statement(conn.dialect.name), dict(row, processed_at=utcnow())).first()
         if claimed is None:
             return Outcome("duplicate", row["clerk_id"])
-        status, reason = _apply(conn, event_type, data, envelope, hand_over)
+        status, reason = apply_event(conn, event_type, data, envelope, hand_over)
         if status != "applied":
-            execute_returning(conn, _mark_statement, {"event_id": claimed[0], "new_status": status, "reason": reason})
+            conn.execute(_mark_statement(), {"event_id": claimed[0], "new_status": status, "reason": reason})
         return Outcome(status, row["clerk_id"], reason)
 
     try:
         if not event_type:
             return _record_failure(engine, row, "the event has no type")
-        if event_type in USER_EVENTS and driver_ready(engine):
+        if event_type in USER_EVENTS and engine.dialect.name == "postgresql":
             outcome = _user_event_at_once(engine, row, parse_user(data))
             if outcome is not None:
                 return outcome
         return run_with_hand_over(engine, work)
     except ClerkObjectError as exc:
         return _record_failure(engine, row, f"invalid {event_type} payload: {exc}")
-    except (OperationalError, DisconnectionError, PoolTimeoutError) as exc:
-        raise TransientError(str(exc).splitlines()[0]) from exc
-    except IntegrityError as exc:
-        # Hand-over cleared every holder of this email/username, yet a concurrent delivery took
-        # it again before we committed: a race, not a poison message. Svix's retry settles it.
-        raise TransientError("email or username taken by a concurrent delivery") from exc
-    except DBAPIError as exc:
-        if exc.connection_invalidated:
-            raise TransientError(str(exc).splitlines()[0]) from exc
-        # Rejected by the database for what it is (a value that does not fit, a clash that
-        # hand-over could not settle): retrying cannot help, so record it.
-        try:
-            return _record_failure(engine, row, f"database refused the event: {type(exc.orig).__name__}")
-        except SQLAlchemyError as again:
-            raise TransientError(str(again).splitlines()[0]) from again
     except SQLAlchemyError as exc:
-        # A value the driver could not even send: as permanent as a refused one.
-        return _record_failure(engine, row, f"event could not be stored: {type(exc).__name__}")
+        if is_transient(exc):
+            raise
+        # Refused for what it is (a value that does not fit, say): retrying cannot help, so
+        # record it and let Svix stop.
+        return _record_failure(engine, row, f"database refused the event: {type(getattr(exc, 'orig', None) or exc).__name__}")
 
 
 def parse_envelope(body: bytes) -> tuple[str, dict[str, Any]]:

@@ -10,9 +10,11 @@ How it goes:
   cursor (the id of the last user read): a cursor page costs Clerk the same however deep it is,
   and users created or deleted during the run shift nothing already read.
 - Per page, one query reads the stored `clerk_updated_at` of the page's users. A user whose
-  Clerk `updated_at` equals the stored one is *unchanged* and not written; one older than the
-  stored row (or deleted here) is *stale* and refused; the rest are written in one transaction
-  per page (the upsert's own guard still decides, so a webhook racing the backfill wins if newer).
+  Clerk `updated_at` equals the live row's is *unchanged* and not written; the rest go through
+  the upsert in one transaction per page, and its ordering guard (the webhook's own) says which
+  are *stale*: older than the stored row, or deleted here. A dry run does the same and rolls back.
+- A page that lists the cursor itself again (a proxy that drops `starting_after`) stops the run
+  with an error instead of reading the first page for ever.
 - The page's writes and the checkpoint (`backfill_checkpoints`: the cursor and the counts so
   far) commit together. A run stopped by Clerk (rate limit beyond the wait budget, 5xx,
   timeouts) or by the operator resumes after the last page it committed. The checkpoint keeps
@@ -33,16 +35,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Callable, Iterable, Iterator
 
-from sqlalchemy import Connection, DateTime, Engine, Integer, String, func, select, text, update
+from sqlalchemy import Connection, Engine, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.exc import SQLAlchemyError
 
-from ..clerk.client import ClerkAPIError, ClerkClient, ClerkNotFound, ClerkUnavailable
-from ..clerk.objects import ClerkObjectError, ClerkUser, parse_user
-from ..extensions import db
-from ..models import User, utcnow
-from ..users import SyncResult, run_with_hand_over, tombstone_user, upsert_clerk_user
+from .clerk.client import ClerkAPIError, ClerkClient, ClerkNotFound, ClerkUnavailable
+from .clerk.objects import ClerkObjectError, ClerkUser, parse_user
+from .database import is_transient
+from .models import BackfillCheckpoint, User, utcnow
+from .users import SyncResult, run_with_hand_over, tombstone_user, upsert_clerk_user
 
 log = logging.getLogger(__name__)
 users = User.__table__
@@ -54,25 +55,6 @@ CHECKPOINT = "clerk_users"
 CURSOR_DEPTH = 10
 # Advisory lock key (PostgreSQL) so two backfills never interleave their checkpoints.
 LOCK_KEY = 0x6D656E746F72  # "mentor"
-
-
-class BackfillCheckpoint(db.Model):
-    """Progress of the last (or current) backfill; one row per listing."""
-
-    __tablename__ = "backfill_checkpoints"
-
-    name: Mapped[str] = mapped_column(String(64), primary_key=True)
-    order_by: Mapped[str] = mapped_column(String(32))
-    cursor: Mapped[str | None] = mapped_column(String(1000))  # the last ids read, comma-separated
-    listed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    created: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    updated: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    unchanged: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    stale: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    failed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 checkpoints = BackfillCheckpoint.__table__
@@ -131,6 +113,25 @@ def _upsert_checkpoint(conn: Connection, values: dict[str, Any]) -> None:
     insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(checkpoints)
     stmt = insert.values(name=CHECKPOINT, **values)
     conn.execute(stmt.on_conflict_do_update(index_elements=[checkpoints.c.name], set_=values))
+
+
+def _write(conn: Connection, to_write: list[ClerkUser], stored: dict[str, Any], hand_over: bool) -> dict[str, str]:
+    """Upsert each user; what became of each: created, updated or stale (the guard refused it)."""
+    kinds = {}
+    for user in to_write:
+        if upsert_clerk_user(conn, user, hand_over=hand_over) is SyncResult.STALE:
+            kinds[user.clerk_id] = "stale"
+        else:
+            kinds[user.clerk_id] = "updated" if user.clerk_id in stored else "created"
+    return kinds
+
+
+def _tally(kinds: dict[str, str], *, unchanged: int, failed: int = 0) -> dict[str, int]:
+    counts = dict.fromkeys(COUNTS, 0)
+    counts.update(unchanged=unchanged, failed=failed)
+    for kind in kinds.values():
+        counts[kind] += 1
+    return counts
 
 
 class Backfill:
@@ -198,16 +199,16 @@ class Backfill:
         """
         cursor = list(cursor)
         while True:
-            params: dict[str, Any] = {"limit": self.page_size, "order_by": ORDER_BY}
-            if cursor:
-                params["starting_after"] = cursor[-1]
+            after = cursor[-1] if cursor else None
             try:
                 page = self._call(
-                    lambda: self.client.request("GET", "/users", params=params, max_retry_wait=self.max_wait)
+                    lambda: self.client.list_users(
+                        limit=self.page_size, order_by=ORDER_BY, starting_after=after, max_retry_wait=self.max_wait
+                    )
                 )
             except ClerkAPIError as exc:
-                if cursor and exc.status == 422 and "starting_after" in exc.field_errors:
-                    log.warning("backfill cursor %s is no longer a Clerk user: stepping back", cursor[-1])
+                if after and exc.status == 422 and "starting_after" in exc.field_errors:
+                    log.warning("backfill cursor %s is no longer a Clerk user: stepping back", after)
                     cursor.pop()
                     if not cursor:
                         raise BackfillError(
@@ -218,6 +219,14 @@ class Backfill:
                 raise BackfillError(f"Clerk refused to list users: {exc}") from exc
             if not isinstance(page, list) or not all(isinstance(obj, dict) for obj in page):
                 raise BackfillError("Clerk's GET /users did not answer a list of users")
+            if after and any(obj.get("id") == after for obj in page):
+                # Listing the cursor itself again means `starting_after` was ignored: every
+                # page would be the same, for ever.
+                raise BackfillError(
+                    f"Clerk's GET /users listed {after} again when asked for the users after it: "
+                    "does CLERK_API_URL reach Clerk's Backend API directly (not a proxy that drops "
+                    "query parameters)? Stopped instead of reading the same page again."
+                )
             return page
 
     # --- One page ---------------------------------------------------------------------------------
@@ -249,17 +258,6 @@ class Backfill:
             parsed.append(user)
         return parsed
 
-    def _classify(self, user: ClerkUser, row: Any) -> str:
-        if row is None:
-            return "created"
-        if row.deleted_at is not None:
-            return "stale"  # a tombstone always wins
-        if row.clerk_updated_at == user.clerk_updated_at:
-            return "unchanged"
-        if row.clerk_updated_at is not None and row.clerk_updated_at > user.clerk_updated_at:
-            return "stale"
-        return "updated"
-
     def _describe(self, kind: str, user: ClerkUser, row: Any) -> None:
         if kind == "created":
             self.echo(f"+ {user.clerk_id}: new")
@@ -272,67 +270,67 @@ class Backfill:
             self.echo(f"! {user.clerk_id}: refused, {why}")
 
     def process(self, objects: list[Any], *, cursor: list[str] | None = None) -> None:
-        """Classify and write one page; with `cursor`, the checkpoint moves past it atomically."""
+        """Write one page; with `cursor`, the checkpoint moves past it atomically.
+
+        A user whose Clerk `updated_at` equals the live stored row's is unchanged and not
+        written; the others go through the upsert, whose ordering guard says which are stale.
+        A dry run makes the same writes and rolls them back.
+        """
         parsed = self._parse(objects)
         with self.engine.connect() as conn:
             stored = self._stored(conn, [user.clerk_id for user in parsed]) if parsed else {}
-        to_write: list[tuple[ClerkUser, str]] = []
-        tally = dict.fromkeys(COUNTS, 0)
+        to_write = []
+        unchanged = 0
         for user in parsed:
             row = stored.get(user.clerk_id)
-            kind = self._classify(user, row)
-            if kind in ("created", "updated"):
-                to_write.append((user, kind))
+            if row is not None and row.deleted_at is None and row.clerk_updated_at == user.clerk_updated_at:
+                unchanged += 1
             else:
-                tally[kind] += 1
-            if self.dry_run:
-                self._describe(kind, user, row)
-        if self.dry_run:
-            for user, kind in to_write:
-                tally[kind] += 1
-            self._add(tally)
-            return
-
+                to_write.append(user)
         listed = self.report.listed + len(objects)
 
-        def work(conn: Connection, hand_over: bool) -> dict[str, int]:
-            counts = dict(tally)
-            for user, kind in to_write:
-                result = upsert_clerk_user(conn, user, hand_over=hand_over)
-                counts["stale" if result is SyncResult.STALE else kind] += 1
+        if self.dry_run:
+            with self.engine.connect() as conn:
+                kinds = _write(conn, to_write, stored, hand_over=True)  # a clash is reported, not raised
+                conn.rollback()
+            for user in parsed:
+                self._describe(kinds.get(user.clerk_id, "unchanged"), user, stored.get(user.clerk_id))
+            self._add(_tally(kinds, unchanged=unchanged))
+            return
+
+        def write_page(conn: Connection, hand_over: bool) -> dict[str, int]:
+            counts = _tally(_write(conn, to_write, stored, hand_over), unchanged=unchanged)
             if cursor is not None:
                 self._save_checkpoint(conn, cursor, listed, counts)
             return counts
 
         try:
-            counts = run_with_hand_over(self.engine, work)
-        except OperationalError:
-            raise
-        except DBAPIError as exc:
-            if exc.connection_invalidated:
+            counts = run_with_hand_over(self.engine, write_page)
+        except SQLAlchemyError as exc:
+            if is_transient(exc):
                 raise
-            counts = self._process_one_by_one(to_write, tally, cursor, listed, exc)
+            counts = self._process_one_by_one(to_write, stored, unchanged, cursor, listed, exc)
         self._add(counts)
 
-    def _process_one_by_one(self, to_write, tally, cursor, listed, exc) -> dict[str, int]:
+    def _process_one_by_one(self, to_write, stored, unchanged, cursor, listed, exc) -> dict[str, int]:
         """A page the database refused as a whole: write user by user, so one bad row costs one."""
         log.warning("backfill page refused (%s): writing its users one by one", type(exc.orig).__name__)
-        counts = dict(tally)
-        for user, kind in to_write:
+        kinds: dict[str, str] = {}
+        failed = 0
+        for user in to_write:
             try:
-                result = run_with_hand_over(
-                    self.engine, lambda conn, hand_over, user=user: upsert_clerk_user(conn, user, hand_over=hand_over)
+                kinds.update(
+                    run_with_hand_over(
+                        self.engine, lambda conn, hand_over, user=user: _write(conn, [user], stored, hand_over)
+                    )
                 )
-            except OperationalError:
-                raise
-            except DBAPIError as error:
-                if error.connection_invalidated:
+            except SQLAlchemyError as error:
+                if is_transient(error):
                     raise
                 log.warning("backfill could not store %s: %s", user.clerk_id, type(error.orig).__name__)
                 self.echo(f"! {user.clerk_id}: the database refused it ({type(error.orig).__name__})")
-                counts["failed"] += 1
-                continue
-            counts["stale" if result is SyncResult.STALE else kind] += 1
+                failed += 1
+        counts = _tally(kinds, unchanged=unchanged, failed=failed)
         if cursor is not None:
             with self.engine.begin() as conn:
                 self._save_checkpoint(conn, cursor, listed, counts)
@@ -496,9 +494,7 @@ class Backfill:
 
     def _get_user(self, clerk_id: str) -> dict[str, Any]:
         try:
-            return self._call(
-                lambda: self.client.request("GET", f"/users/{clerk_id}", max_retry_wait=self.max_wait)
-            )
+            return self._call(lambda: self.client.get_user(clerk_id, max_retry_wait=self.max_wait))
         except ClerkNotFound:
             raise
         except ClerkAPIError as exc:
