@@ -37,9 +37,10 @@ def healthz():
 
 @bp.app_errorhandler(OperationalError)
 def database_unavailable(exc: OperationalError):
-    """The database went away (a restart, a failover): a clear 503, never a 500 page.
+    """The database cannot be reached: a clear 503, never a 500 page.
 
-    The pool drops its stale connections when this happens, so the next request reconnects.
+    (A connection dropped by a restart or failover is replaced at checkout by the pool's
+    pre-ping, so this is a database that is really down, and the page says to retry.)
     """
     db.session.rollback()
     log.warning("database unavailable: %s", str(exc.orig or exc).splitlines()[0])
