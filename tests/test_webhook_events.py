@@ -11,7 +11,7 @@ from sqlalchemy import event as sa_event
 from sqlalchemy import update
 
 from mentorly.extensions import db
-from mentorly.models import User
+from mentorly.models import EndedSession, User
 
 from .conftest import CLERK_DIR, load_payload
 from .webhook_support import (
@@ -148,7 +148,7 @@ def test_every_payload_in_sequence(app, client, svix):
     ]
     assert sorted(order) == sorted(p for p in PAYLOADS if "clerk_docs" not in p)
     outcomes = [svix.post(client, load_payload(name), msg_id=f"msg_{i}").get_json()["status"] for i, name in enumerate(order)]
-    assert outcomes == ["applied", "applied", "applied", "ignored", "ignored", "ignored", "ignored", "applied"]
+    assert outcomes == ["applied", "applied", "applied", "ignored", "applied", "applied", "applied", "applied"]
     [user] = all_users(app)
     assert user.deleted_at is not None and user.last_name is None
     assert [(e.svix_id, e.status) for e in all_events(app)] == [(f"msg_{i}", s) for i, s in enumerate(outcomes)]
@@ -176,17 +176,24 @@ def test_session_created_payload_records_the_user_and_last_active(app, client, s
 
 
 @pytest.mark.parametrize("name", [n for n in SESSION_PAYLOADS if not n.startswith("session.created")])
-def test_other_session_payloads_are_recorded_ignored(app, client, svix, name):
+def test_other_session_payloads_change_no_user_and_ended_ones_end_the_session(app, client, svix, name):
     svix.post(client, event("user.created", clerk_user("user_2g7np7Hrk0SN6kj5EDMLDaKNL0S", updated_at=BASE_MS - 10)))
     before = user_row(app, "user_2g7np7Hrk0SN6kj5EDMLDaKNL0S")
     payload = load_payload(name)
     response = svix.post(client, payload, msg_id=f"msg_{name}")
     assert response.status_code == 200
-    assert response.get_json() == {"status": "ignored"}
+    ends = payload["type"] in ("session.ended", "session.revoked", "session.removed")
+    expected = "applied" if ends else "ignored"
+    assert response.get_json() == {"status": expected}
     record = event_row(app, f"msg_{name}")
-    assert (record.status, record.type, record.clerk_id) == ("ignored", payload["type"], payload["data"]["user_id"])
+    assert (record.status, record.type, record.clerk_id) == (expected, payload["type"], payload["data"]["user_id"])
+    with app.app_context():
+        ended = db.session.get(EndedSession, payload["data"]["id"])
+        assert (ended is not None) == ends
+        if ends:
+            assert (ended.clerk_id, ended.status) == (payload["data"]["user_id"], payload["type"].split(".")[1])
     after = user_row(app, "user_2g7np7Hrk0SN6kj5EDMLDaKNL0S")
-    # The embedded (newer) user is not applied from an event we ignore.
+    # The embedded (newer) user is not applied from these events.
     assert (after.first_name, after.clerk_updated_at, after.updated_at) == (
         before.first_name,
         before.clerk_updated_at,
@@ -476,7 +483,7 @@ def test_one_info_line_per_delivery_without_email(app, client, svix, webhook_log
         ("msg_log_1", event("user.created", clerk_user("user_logged", email="secret.person@example.org", username="held"))),
         ("msg_log_1", event("user.created", clerk_user("user_logged", email="secret.person@example.org", username="held"))),
         ("msg_log_2", {"type": "user.created", "data": {"id": "user_logged", "email": "secret.person@example.org"}}),
-        ("msg_log_3", session_event("session.ended", "user_logged", BASE_MS)),
+        ("msg_log_3", session_event("session.pending", "user_logged", BASE_MS)),
     ]
     expected = ["applied", "duplicate", "failed", "ignored"]
     for (msg_id, delivery), outcome in zip(deliveries, expected):

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 
-from flask import current_app, g, redirect, render_template, request, url_for
+from flask import current_app, flash, redirect, render_template, request, url_for
 
 from ..clerk.client import ClerkError, clerk_client
 from ..clerk.sessions import cookie_suffix, frontend_api_url
+from ..ended_sessions import remember_ended_session
+from ..extensions import db
 from . import bp
-from .session import current_user, safe_return_path
+from .session import current_user, safe_return_path, session_claims
 
 log = logging.getLogger(__name__)
 
@@ -28,22 +30,25 @@ def sign_in():
 
 @bp.post("/sign-out")
 def sign_out():
-    """End the Clerk session server-side (so no other tab keeps it) and clear the cookies."""
-    try:
-        user = current_user()
-    except ClerkError:
-        user = None
-    if user is not None and g.claims.get("sid"):
+    """End the Clerk session at Clerk, so that no other tab or stolen cookie keeps it.
+
+    In the browser ClerkJS signs out first (`Clerk.signOut()`, which also resets Clerk's own
+    cookies); this ends the session server-side too, even when its token has just expired
+    (the signature still proves which session it was), and remembers it as ended.
+    """
+    claims = session_claims(allow_expired=True)
+    if claims is not None:
         try:
-            clerk_client().revoke_session(g.claims["sid"])
+            clerk_client().revoke_session(claims["sid"])
         except ClerkError as exc:
-            log.warning("could not revoke session %s at Clerk: %s", g.claims["sid"], exc)
+            log.warning("could not revoke session %s at Clerk: %s", claims["sid"], exc)
+        with db.engine.begin() as conn:
+            remember_ended_session(conn, claims["sid"], claims["sub"], "ended")
+    flash("You have signed out.", "success")
     response = redirect(url_for("main.landing"), code=303)
     suffix = cookie_suffix(current_app.config["CLERK_PUBLISHABLE_KEY"])
     for name in ("__session", f"__session_{suffix}"):
         response.delete_cookie(name)
-    for name in ("__client_uat", f"__client_uat_{suffix}"):
-        response.set_cookie(name, "0", samesite="Lax")
     return response
 
 

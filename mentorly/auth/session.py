@@ -18,12 +18,14 @@ from sqlalchemy import select
 
 from ..clerk.client import ClerkNotFound, ClerkUnavailable, clerk_client
 from ..clerk.sessions import (
+    SessionPending,
     SessionTokenError,
     SessionTokenExpired,
     SessionVerifier,
     client_uat,
     token_from_request,
 )
+from ..ended_sessions import session_has_ended
 from ..extensions import db
 from ..htmx import is_htmx
 from ..models import User
@@ -61,10 +63,18 @@ def safe_return_path(target: str | None, default: str = "/dashboard") -> str:
 
 
 def _signed_in_user(claims: dict[str, Any]) -> User | None:
-    """The live row for the token's user, fetched from Clerk if the webhook has not come yet."""
-    user = db.session.execute(select(User).where(User.clerk_id == claims["sub"])).scalar_one_or_none()
-    if user is not None:
+    """The live row for the token's user, fetched from Clerk if the webhook has not come yet;
+    None for a tombstone, an unknown user, or a session that has ended at Clerk."""
+    ended = session_has_ended(claims["sid"])
+    row = db.session.execute(select(User, ended).where(User.clerk_id == claims["sub"])).first()
+    if row is not None:
+        user, session_ended = row
+        if session_ended:
+            log.info("session %s has ended at Clerk: its token is refused", claims["sid"])
+            return None
         return None if user.is_deleted else user  # a tombstone never signs in again
+    if db.session.execute(select(ended)).scalar():
+        return None
     try:
         clerk_user = clerk_client().get_user(claims["sub"])
     except ClerkNotFound:
@@ -75,11 +85,28 @@ def _signed_in_user(claims: dict[str, Any]) -> User | None:
     return user
 
 
+def session_claims(*, allow_expired: bool = False) -> dict[str, Any] | None:
+    """The verified claims of this request's session token, or None. With `allow_expired`, a
+    genuine token past its `exp` still counts (to end its session at sign-out)."""
+    config = current_app.config
+    token = token_from_request(request.cookies, request.headers.get("Authorization"), config["CLERK_PUBLISHABLE_KEY"])
+    if not token:
+        return None
+    try:
+        return session_verifier().verify(token)
+    except SessionTokenExpired as exc:
+        return exc.claims if allow_expired else None
+    except SessionTokenError:
+        return None
+
+
 def current_user() -> User | None:
     """The signed-in user for this request (cached on `g`); also sets `g.auth_state`.
 
-    `g.auth_state` is "signed-in", "refresh" (no valid token, but the browser's Clerk client says
-    it is signed in, so ClerkJS can renew the token) or "signed-out". Raises ClerkUnavailable if the user must be fetched and Clerk is down.
+    `g.auth_state` is "signed-in"; "pending" (a session with a task left, which Clerk's sign-in
+    form shows); "refresh" (no valid token, but the browser's Clerk client says it is signed in,
+    so ClerkJS can renew the token); or "signed-out". Raises ClerkUnavailable if the user must
+    be fetched and Clerk is down.
     """
     if "auth_state" in g:
         return g.user
@@ -89,6 +116,9 @@ def current_user() -> User | None:
     if token:
         try:
             claims = session_verifier().verify(token)
+        except SessionPending:
+            g.auth_state = "pending"
+            return None
         except SessionTokenExpired:
             pass  # ClerkJS can renew it if the browser's Clerk client is signed in (below)
         except SessionTokenError as exc:
@@ -97,7 +127,7 @@ def current_user() -> User | None:
             g.user = _signed_in_user(claims)
             if g.user is not None:
                 g.claims, g.auth_state = claims, "signed-in"
-                return g.user
+            return g.user
     if client_uat(request.cookies, config["CLERK_PUBLISHABLE_KEY"]) > 0:
         g.auth_state = "refresh"
     return None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from typing import Any
+from urllib.parse import quote
 
 import requests
 from flask import current_app
@@ -18,6 +19,7 @@ from flask import current_app
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = (3.05, 10)
+SESSIONS_PAGE = 500  # Clerk's largest page for GET /sessions (its default is 10)
 
 
 class ClerkError(Exception):
@@ -128,10 +130,18 @@ class ClerkClient:
         cls = ClerkNotFound if response.status_code == 404 else ClerkAPIError
         return cls(response.status_code, errors)
 
+    def _object(self, method: str, collection: str, object_id: str, rest: str = "", **kwargs: Any) -> dict[str, Any]:
+        """A call on one object (`/users/{id}...`), its id quoted as one path segment, and an
+        answer about that object only: a different `id` is refused, never used."""
+        answer = self.request(method, f"/{collection}/{quote(object_id, safe='')}{rest}", **kwargs)
+        if not isinstance(answer, dict) or answer.get("id") != object_id:
+            raise ClerkUnavailable("Clerk's answer was about another object than the one asked for.")
+        return answer
+
     # --- Users ----------------------------------------------------------------------------------
 
     def get_user(self, user_id: str, *, max_retry_wait: float | None = None) -> dict[str, Any]:
-        return self.request("GET", f"/users/{user_id}", max_retry_wait=max_retry_wait)
+        return self._object("GET", "users", user_id, max_retry_wait=max_retry_wait)
 
     def list_users(
         self,
@@ -155,31 +165,44 @@ class ClerkClient:
         return int(self.request("GET", "/users/count")["total_count"])
 
     def update_user(self, user_id: str, **fields: Any) -> dict[str, Any]:
-        return self.request("PATCH", f"/users/{user_id}", json=fields)
+        return self._object("PATCH", "users", user_id, json=fields)
 
     def delete_user(self, user_id: str) -> dict[str, Any]:
-        return self.request("DELETE", f"/users/{user_id}")
+        return self._object("DELETE", "users", user_id)
 
     def set_profile_image(self, user_id: str, data: bytes, filename: str, content_type: str) -> dict[str, Any]:
-        return self.request("POST", f"/users/{user_id}/profile_image", files={"file": (filename, data, content_type)})
+        return self._object("POST", "users", user_id, "/profile_image", files={"file": (filename, data, content_type)})
 
     def delete_profile_image(self, user_id: str) -> dict[str, Any]:
-        return self.request("DELETE", f"/users/{user_id}/profile_image")
+        return self._object("DELETE", "users", user_id, "/profile_image")
 
     def update_metadata(self, user_id: str, **metadata: dict[str, Any]) -> dict[str, Any]:
         """Deep-merge `public_metadata`, `private_metadata` and/or `unsafe_metadata`."""
-        return self.request("PATCH", f"/users/{user_id}/metadata", json=metadata)
+        return self._object("PATCH", "users", user_id, "/metadata", json=metadata)
 
     # --- Sessions and keys ------------------------------------------------------------------------
 
     def list_sessions(self, user_id: str, status: str = "active") -> list[dict[str, Any]]:
-        return self.request("GET", "/sessions", params={"user_id": user_id, "status": status})
+        """Every session of the user with this status, page after page (Clerk pages by 10
+        unless asked for more, at most 500 a page)."""
+        sessions: list[dict[str, Any]] = []
+        while True:
+            page = self.request(
+                "GET",
+                "/sessions",
+                params={"user_id": user_id, "status": status, "limit": SESSIONS_PAGE, "offset": len(sessions)},
+            )
+            if not isinstance(page, list):
+                raise ClerkUnavailable("Clerk's list of sessions was not a list.")
+            sessions.extend(page)
+            if len(page) < SESSIONS_PAGE:
+                return sessions
 
     def get_session(self, session_id: str) -> dict[str, Any]:
-        return self.request("GET", f"/sessions/{session_id}")
+        return self._object("GET", "sessions", session_id)
 
     def revoke_session(self, session_id: str) -> dict[str, Any]:
-        return self.request("POST", f"/sessions/{session_id}/revoke")
+        return self._object("POST", "sessions", session_id, "/revoke")
 
     def jwks(self) -> dict[str, Any]:
         return self.request("GET", "/jwks")

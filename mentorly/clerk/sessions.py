@@ -3,13 +3,18 @@
 A token is accepted only if it is RS256, signed by the instance's key (the PEM in CLERK_JWT_KEY,
 with no network, or the JWKS, cached, refetched once when an unknown `kid` appears), within its
 `exp`/`nbf` (5 s leeway, as Clerk's SDKs allow), from an allowed origin (`azp`, when configured),
-names a user (`sub`), and is not a pending session (`sts`).
+and a session token: Clerk signs JWT templates and machine tokens with the same key, so the
+header's `cat` (when present) must be the session category, and the token must name its session
+(`sid`) and a Clerk user id (`sub`). Every claim read is type-checked: a malformed one means
+"not signed in", never an error. A pending session (`sts`) is told apart, so that the person
+is sent to finish its task rather than round in circles.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import threading
 import time
 from typing import Any, Callable, Mapping
@@ -18,6 +23,13 @@ import jwt
 from jwt.algorithms import RSAAlgorithm
 
 LEEWAY_SECONDS = 5
+# The JOSE header's `cat`: what kind of Clerk JWT this is (as @clerk/backend tells them apart).
+# The "ignore" category is stamped on every kind by some instances, so it says nothing; an
+# absent `cat` is a token minted before categories existed.
+SESSION_CATEGORIES = ("cl_B7d4PD111AAA", "cl_I7d4PD111III")
+# Clerk's object ids: a prefix and base62 characters.
+USER_ID = re.compile(r"user_[A-Za-z0-9]{1,60}")
+SESSION_ID = re.compile(r"sess_[A-Za-z0-9]{1,60}")
 # Unknown kids can be sent by anyone: refetching the JWKS for each would let them hammer Clerk.
 JWKS_REFETCH_INTERVAL = 30.0
 
@@ -27,7 +39,24 @@ class SessionTokenError(Exception):
 
 
 class SessionTokenExpired(SessionTokenError):
-    """A genuine token that has expired: ClerkJS can refresh it."""
+    """A genuine token that has expired: ClerkJS can refresh it. `claims` are its verified
+    claims (the signature holds, only `exp` is past): sign-out still learns the `sid` to end."""
+
+    def __init__(self, message: str, claims: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.claims = claims
+
+
+class SessionPending(SessionTokenError):
+    """A genuine token of a session with tasks left (`sts: pending`): not signed in yet."""
+
+
+def is_user_id(value: Any) -> bool:
+    return isinstance(value, str) and USER_ID.fullmatch(value) is not None
+
+
+def is_session_id(value: Any) -> bool:
+    return isinstance(value, str) and SESSION_ID.fullmatch(value) is not None
 
 
 def frontend_api_host(publishable_key: str) -> str:
@@ -87,12 +116,15 @@ class SessionVerifier:
         self._lock = threading.Lock()
 
     def verify(self, token: str) -> dict[str, Any]:
+        """The claims of a valid session token; SessionTokenError (or a subclass) otherwise."""
         try:
             header = jwt.get_unverified_header(token)
         except jwt.InvalidTokenError as exc:
             raise SessionTokenError("malformed token") from exc
         if header.get("alg") != "RS256":
             raise SessionTokenError("only RS256 tokens are accepted")
+        if "cat" in header and header["cat"] not in SESSION_CATEGORIES:
+            raise SessionTokenError("not a session token (a JWT template or machine token)")
         key = self._static_key or self._jwks_key(header.get("kid"))
         try:
             claims = jwt.decode(
@@ -100,18 +132,34 @@ class SessionVerifier:
                 key,
                 algorithms=["RS256"],
                 leeway=LEEWAY_SECONDS,
-                options={"require": ["exp", "iat", "sub"], "verify_aud": False},
+                options={"require": ["exp", "iat", "sub", "sid"], "verify_aud": False},
             )
         except jwt.ExpiredSignatureError as exc:
-            raise SessionTokenExpired("token expired") from exc
+            claims = self._expired_claims(token, key)
+            raise SessionTokenExpired("token expired", claims) from exc
         except jwt.InvalidTokenError as exc:
             raise SessionTokenError(f"invalid token: {exc}") from exc
-        if not isinstance(claims.get("sub"), str) or not claims["sub"]:
-            raise SessionTokenError("token names no user")
+        _check_claims(claims)
         if self.authorized_parties and claims.get("azp", "").rstrip("/") not in self.authorized_parties:
             raise SessionTokenError("token issued for another origin")
         if claims.get("sts") == "pending":
-            raise SessionTokenError("session has pending tasks")
+            raise SessionPending("session has pending tasks")
+        return claims
+
+    @staticmethod
+    def _expired_claims(token: str, key: Any) -> dict[str, Any]:
+        """An expired token's claims, once its signature and every other check holds."""
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=["RS256"],
+                leeway=LEEWAY_SECONDS,
+                options={"require": ["exp", "iat", "sub", "sid"], "verify_aud": False, "verify_exp": False},
+            )
+        except jwt.InvalidTokenError as exc:
+            raise SessionTokenError(f"invalid token: {exc}") from exc
+        _check_claims(claims)
         return claims
 
     def _jwks_key(self, kid: Any) -> Any:
@@ -133,6 +181,26 @@ class SessionVerifier:
             if jwk.get("kty") == "RSA" and jwk.get("kid"):
                 keys[jwk["kid"]] = RSAAlgorithm.from_jwk(jwk)
         self._keys = keys
+
+
+def _check_claims(claims: Mapping[str, Any]) -> None:
+    """Each claim the app reads has the type Clerk gives it."""
+    if not is_user_id(claims.get("sub")):
+        raise SessionTokenError("sub is not a Clerk user id")
+    if not is_session_id(claims.get("sid")):
+        raise SessionTokenError("sid is not a Clerk session id")
+    for name in ("azp", "iss", "sts"):
+        if name in claims and not isinstance(claims[name], str):
+            raise SessionTokenError(f"{name} is not a string")
+    for name in ("exp", "iat", "nbf"):
+        value = claims.get(name)
+        if name in claims and (isinstance(value, bool) or not isinstance(value, int)):
+            raise SessionTokenError(f"{name} is not a time in seconds")
+    fva = claims.get("fva")
+    if fva is not None and not (
+        isinstance(fva, list) and len(fva) == 2 and all(isinstance(v, int) and not isinstance(v, bool) for v in fva)
+    ):
+        raise SessionTokenError("fva is not two whole numbers of minutes")
 
 
 def _pem_to_jwk(pem: str) -> dict[str, Any]:

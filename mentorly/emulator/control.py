@@ -13,9 +13,11 @@ Users and sessions made here are real emulator objects: they send the webhooks C
                                                -> User (sends user.updated)
     POST   /__emulator/users/bulk              {count, prefix, domain} -> 201 {created, first_id, last_id,
                                                 total_count, seconds} (no webhooks)
-    POST   /__emulator/sessions                {user_id, user_agent, ip_address, city, country, lifetime, azp}
+    POST   /__emulator/sessions                {user_id, user_agent, ip_address, city, country, lifetime, azp,
+                                                task: setup-mfa|reset-password|choose-organization (pending)}
                                                -> 201 {session, token} (sends session.created)
-    POST   /__emulator/sessions/<id>/tokens    {lifetime | iat, nbf, exp, azp, claims: {...}} -> {token, jwt}
+    POST   /__emulator/sessions/<id>/tokens    {lifetime | iat, nbf, exp, azp, claims: {...}, header: {...}}
+                                               -> {token, jwt}
     POST   /__emulator/sessions/<id>/end       {status: ended|revoked|removed} -> Session (sends session.<status>)
     GET    /__emulator/webhooks[?wait=s&type=] {enabled, url, idle, pending, retry_delays, deliveries: [...]}
     DELETE /__emulator/webhooks                forget the log (and anything not yet delivered)
@@ -24,7 +26,7 @@ Users and sessions made here are real emulator objects: they send the webhooks C
     POST   /__emulator/faults                  {mode: timeout|error|rate_limit, count, retry_after, delay,
                                                 status, path, method} -> 201 {fault, faults}
     DELETE /__emulator/faults                  clear them
-    POST   /__emulator/settings                {token_lifetime}
+    POST   /__emulator/settings                {token_lifetime, session_task, usernames: required|optional|off}
     POST   /__emulator/reset                   forget users, sessions, clients, images, webhook log, faults and
                                                run-time settings (the signing key and instance id stay)
 """
@@ -36,8 +38,11 @@ from typing import Any
 
 from flask import Blueprint, jsonify, request
 
+from . import objects
 from .api import emulator, http_context
 from .errors import clerk_error
+
+USERNAME_MODES = ("required", "optional", "off")
 
 bp = Blueprint("emulator_control", __name__, url_prefix="/__emulator")
 
@@ -101,7 +106,8 @@ def create_session():
     session = emu.create_session(
         data["user_id"], user_agent=str(data.get("user_agent") or request.headers.get("User-Agent", "")),
         ip_address=str(data.get("ip_address") or request.remote_addr or "127.0.0.1"),
-        city=data.get("city"), country=data.get("country"), http=http_context())
+        city=data.get("city"), country=data.get("country"), task=session_task(data.get("task")),
+        http=http_context())
     lifetime = number(data, "lifetime")
     token = emu.mint_token(session, lifetime=None if lifetime is None else int(lifetime), azp=data.get("azp"))
     return jsonify(session=session, token=token), 201
@@ -110,7 +116,8 @@ def create_session():
 @bp.post("/sessions/<session_id>/tokens")
 def mint_token(session_id: str):
     """A token for an existing session (any status): `lifetime` seconds, or explicit `iat`/`exp`/`nbf`,
-    `azp`, and `claims` to add or override (a null value removes a claim)."""
+    `azp`, `claims` to add or override (a null value removes a claim) and `header` parameters
+    likewise (`{"cat": "cl_B7d4PD222AAA"}` makes it look like a JWT template's token)."""
     emu = emulator()
     data = body()
     session = emu.session(session_id)
@@ -124,7 +131,8 @@ def mint_token(session_id: str):
         user_id=session["user_id"], session_id=session["id"], issuer=emu.config.public_url,
         azp=data.get("azp", emu.config.app_origin),
         lifetime=emu.token_lifetime if lifetime is None else int(lifetime),
-        now=now if isinstance(now, int) else None, overrides=overrides)
+        now=now if isinstance(now, int) else None, overrides={"sts": session["status"], **overrides},
+        header=dict(data.get("header") or {}))
     return jsonify(token=token, jwt=token)
 
 
@@ -208,7 +216,21 @@ def settings():
             raise clerk_error(422, "form_param_value_invalid", "is invalid", "token_lifetime must be positive.",
                               "token_lifetime")
         emu.token_lifetime = lifetime
-    return jsonify(token_lifetime=emu.token_lifetime)
+    if "session_task" in data:
+        emu.session_task = session_task(data["session_task"])
+    if "usernames" in data:
+        if data["usernames"] not in USERNAME_MODES:
+            raise clerk_error(422, "form_param_value_invalid", "is invalid",
+                              f"usernames must be one of {', '.join(USERNAME_MODES)}.", "usernames")
+        emu.usernames = data["usernames"]
+    return jsonify(token_lifetime=emu.token_lifetime, session_task=emu.session_task, usernames=emu.usernames)
+
+
+def session_task(value: Any) -> str | None:
+    if value is None or value in objects.SESSION_TASKS:
+        return value
+    raise clerk_error(422, "form_param_value_invalid", "is invalid",
+                      f"task must be one of {', '.join(objects.SESSION_TASKS)}.", "task")
 
 
 @bp.post("/reset")

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from . import objects
 from .errors import ClerkAPIError, clerk_error, error_item, not_found
-from .objects import NAME_MAX, new_id, now_ms
+from .objects import LIVE_SESSION_STATUSES, NAME_MAX, new_id, now_ms
 from .store import Store
 from .tokens import DEFAULT_TOKEN_LIFETIME, SigningKey
 from .webhooks import DEFAULT_RETRY_DELAYS, WebhookSender
@@ -53,6 +53,7 @@ class EmulatorConfig:
     webhook_timeout: float = 15.0
     city: str = "Localhost"
     country: str = "ZZ"
+    usernames: str = "optional"  # required | optional | off, as an instance's dashboard sets it
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -83,6 +84,10 @@ class Emulator:
                                       enabled=config.webhooks_enabled, retry_delays=config.retry_delays,
                                       timeout=config.webhook_timeout)
         self.token_lifetime = config.token_lifetime
+        # A task every new session starts with (None: sessions start active), and the
+        # instance's username setting, as its Frontend API environment reports them.
+        self.session_task: str | None = None
+        self.usernames = config.usernames
         self.faults: list[dict[str, Any]] = []
         self._faults_lock = threading.Lock()
         self._calls: dict[str, deque[float]] = defaultdict(deque)
@@ -103,14 +108,16 @@ class Emulator:
         session = self.store.sessions.get(session_id)
         if session is None:
             raise not_found("Session")
-        if session["status"] == "active" and session["expire_at"] <= now_ms():
+        if session["status"] in LIVE_SESSION_STATUSES and session["expire_at"] <= now_ms():
             session = dict(session, status="expired", updated_at=now_ms())
             self.store.put_session(session)
         return session
 
     def session_payload(self, session: dict[str, Any]) -> dict[str, Any]:
-        """A Session with its User embedded, as current `session.*` webhooks carry it."""
+        """A Session with its User embedded, as current `session.*` webhooks carry it (their
+        schema has no `tasks`, which only the Backend API's Session shows)."""
         payload = copy.deepcopy(session)
+        payload.pop("tasks", None)
         user = self.store.users.get(session["user_id"])
         if user is not None:
             payload["user"] = self.render(user)
@@ -437,7 +444,9 @@ class Emulator:
 
     def create_session(self, user_id: str, *, client_id: str | None = None, user_agent: str = "",
                        ip_address: str = "127.0.0.1", city: str | None = None, country: str | None = None,
-                       http: dict[str, str] | None = None) -> dict[str, Any]:
+                       task: str | None = None, http: dict[str, str] | None = None) -> dict[str, Any]:
+        """A new session; with a `task` (or the instance's `session_task`), a pending one, as
+        Clerk issues when the instance requires MFA, a password reset or an organization."""
         with self.store.lock:
             user = copy.deepcopy(self.user(user_id))
             previous = self.active_session_for_client(client_id)
@@ -447,7 +456,8 @@ class Emulator:
                 self.end_session(previous["id"], "ended", http)
             client = self.store.clients.get(client_id or "") or self.new_client()
             session = objects.new_session(user_id, client["id"], user_agent=user_agent, ip_address=ip_address,
-                                          city=city or self.config.city, country=country or self.config.country)
+                                          city=city or self.config.city, country=country or self.config.country,
+                                          task=task or self.session_task)
             self.store.put_session(session)
             client = dict(client, session_ids=[*client["session_ids"], session["id"]],
                           last_active_session_id=session["id"], updated_at=session["created_at"])
@@ -458,11 +468,20 @@ class Emulator:
         self.webhooks.send("session.created", self.session_payload(session), http)
         return session
 
+    def complete_task(self, session_id: str) -> dict[str, Any]:
+        """The person did what the pending session asked: it becomes active."""
+        with self.store.lock:
+            session = self.session(session_id)
+            if session["status"] == "pending":
+                session = dict(session, status="active", tasks=[], updated_at=now_ms())
+                self.store.put_session(session)
+        return session
+
     def end_session(self, session_id: str, status: str, http: dict[str, str] | None = None) -> dict[str, Any]:
         """Revoke (Backend API), end (sign-out) or remove a session; sends `session.<status>`."""
         with self.store.lock:
             session = self.session(session_id)
-            if session["status"] != "active":
+            if session["status"] not in LIVE_SESSION_STATUSES:
                 return session
             session = dict(session, status=status, updated_at=now_ms())
             self.store.put_session(session)
@@ -485,16 +504,17 @@ class Emulator:
         if session is None:
             return None
         session = self.session(session["id"])
-        if session["status"] != "active" or session["user_id"] not in self.store.users:
+        if session["status"] not in LIVE_SESSION_STATUSES or session["user_id"] not in self.store.users:
             return None
         return session
 
     def mint_token(self, session: dict[str, Any], *, lifetime: int | None = None, azp: str | None = None,
                    overrides: dict[str, Any] | None = None) -> str:
+        # `sts` says whether the session is active or still has a task (pending).
         return self.key.session_token(
             user_id=session["user_id"], session_id=session["id"], issuer=self.config.public_url,
             azp=azp or self.config.app_origin, lifetime=self.token_lifetime if lifetime is None else lifetime,
-            overrides=overrides)
+            overrides={"sts": session["status"], **(overrides or {})})
 
     # --- control ------------------------------------------------------------------------------
 
@@ -505,6 +525,8 @@ class Emulator:
         self.webhooks.url = self.config.webhook_url
         self.webhooks.retry_delays = tuple(self.config.retry_delays)
         self.token_lifetime = self.config.token_lifetime
+        self.session_task = None
+        self.usernames = self.config.usernames
         self.clear_faults()
         with self._calls_lock:
             self._calls.clear()

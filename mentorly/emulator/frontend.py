@@ -157,7 +157,28 @@ def render_sign_in(status: int = 200, errors: dict[str, str] | None = None, form
 
 @bp.get("/sign-in")
 def sign_in_page():
+    session = current_session()
+    if session is not None and session["status"] == "pending":
+        # Clerk's sign-in form shows a pending session's task instead of the sign-in.
+        task = session["tasks"][0]["key"] if session.get("tasks") else "setup-mfa"
+        return render_template(
+            "emulator/session_task.html", task=task, task_label=objects.SESSION_TASKS.get(task, task),
+            user=user_summary(emulator().store.users[session["user_id"]]),
+            redirect_url=request.args.get("redirect_url") or "")
     return render_sign_in()
+
+
+@bp.post("/sign-in/task")
+def complete_session_task():
+    same_origin_post()
+    emu = emulator()
+    session = current_session()
+    if session is None:
+        return redirect("/sign-in", code=303)
+    session = emu.complete_task(session["id"])
+    response = redirect(safe_redirect(request.form.get("redirect_url")), code=303)
+    set_signed_in_cookies(response, session["client_id"], emu.mint_token(session))
+    return response
 
 
 @bp.post("/sign-in")
@@ -286,7 +307,7 @@ def client_payload(client_id: str | None) -> dict[str, Any]:
         response = {
             "object": "client",
             "id": client["id"],
-            "sessions": [emu.session_payload(session)] if session else [],
+            "sessions": [dict(emu.session_payload(session), tasks=session.get("tasks", []))] if session else [],
             "last_active_session_id": session["id"] if session else None,
             "updated_at": client["updated_at"],
             "created_at": client["created_at"],
@@ -301,18 +322,27 @@ def client_payload(client_id: str | None) -> dict[str, Any]:
     }
 
 
+@bp.get("/v1/environment")
+def environment():
+    """The instance's settings as FAPI's environment reports them (the part the app reads)."""
+    mode = emulator().usernames
+    attribute = {"enabled": mode != "off", "required": mode == "required", "used_for_first_factor": mode != "off"}
+    return jsonify(object="environment", user_settings={"attributes": {"username": attribute}})
+
+
 @bp.get("/v1/client")
 def get_client():
     return jsonify(client_payload(current_client_id()))
 
 
 def owned_active_session(session_id: str) -> dict[str, Any]:
+    """The client's session, active or pending (a pending one gets `sts: pending` tokens)."""
     emu = emulator()
     session = emu.store.sessions.get(session_id)
     if session is None or session["client_id"] != current_client_id():
         raise clerk_error(404, "resource_not_found", "not found", "No such session on this client.")
     session = emu.session(session_id)
-    if session["status"] != "active":
+    if session["status"] not in objects.LIVE_SESSION_STATUSES:
         raise clerk_error(401, "authentication_invalid", "Session is not active",
                           f"The session is {session['status']}; sign in again.")
     return session

@@ -15,6 +15,14 @@ from typing import Any
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 SESSION_LIFETIME_MS = 7 * 24 * 3600 * 1000
 SESSION_ABANDON_MS = 30 * 24 * 3600 * 1000
+# A pending session (a task left: set up MFA, reset the password, choose an organization) is
+# live, but not signed in: its tokens say `sts: pending`.
+LIVE_SESSION_STATUSES = ("active", "pending")
+SESSION_TASKS = {
+    "setup-mfa": "Set up two-step verification",
+    "reset-password": "Choose a new password",
+    "choose-organization": "Choose an organization",
+}
 
 # Clerk's username rules (default instance settings).
 USERNAME_MIN, USERNAME_MAX = 4, 64
@@ -204,7 +212,8 @@ def parse_user_agent(user_agent: str) -> dict[str, Any]:
 
 
 def new_session(user_id: str, client_id: str, *, user_agent: str = "", ip_address: str = "127.0.0.1",
-                city: str = "Localhost", country: str = "ZZ", at: int | None = None) -> dict[str, Any]:
+                city: str = "Localhost", country: str = "ZZ", at: int | None = None,
+                task: str | None = None) -> dict[str, Any]:
     at = at or now_ms()
     return {
         "object": "session",
@@ -212,7 +221,8 @@ def new_session(user_id: str, client_id: str, *, user_agent: str = "", ip_addres
         "user_id": user_id,
         "client_id": client_id,
         "actor": None,
-        "status": "active",
+        "status": "pending" if task else "active",
+        "tasks": [{"key": task}] if task else [],
         "last_active_organization_id": None,
         "last_active_at": at,
         "latest_activity": {

@@ -15,6 +15,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
 DEFAULT_TOKEN_LIFETIME = 60
+# The JOSE header's `cat` Clerk stamps on session tokens (JWT templates and machine tokens,
+# signed with the same key, carry other categories).
+SESSION_TOKEN_CATEGORY = "cl_B7d4PD111AAA"
 
 
 class SigningKey:
@@ -46,8 +49,9 @@ class SigningKey:
 
     def session_token(self, *, user_id: str, session_id: str, issuer: str, azp: str | None,
                       lifetime: int = DEFAULT_TOKEN_LIFETIME, now: int | None = None,
-                      overrides: dict[str, Any] | None = None) -> str:
-        """A v2 session token; `overrides` replaces or adds claims (a None value removes one)."""
+                      overrides: dict[str, Any] | None = None, header: dict[str, Any] | None = None) -> str:
+        """A v2 session token; `overrides` replaces or adds claims and `header` header
+        parameters (a None value removes one)."""
         iat = int(time.time()) if now is None else now
         claims: dict[str, Any] = {
             "azp": azp,
@@ -64,4 +68,6 @@ class SigningKey:
         for key, value in (overrides or {}).items():
             claims[key] = value
         claims = {key: value for key, value in claims.items() if value is not None}
-        return jwt.encode(claims, self.private_key, algorithm="RS256", headers={"kid": self.kid, "typ": "JWT"})
+        headers = {"cat": SESSION_TOKEN_CATEGORY, "kid": self.kid, "typ": "JWT", **(header or {})}
+        headers = {key: value for key, value in headers.items() if value is not None}
+        return jwt.encode(claims, self.private_key, algorithm="RS256", headers=headers)

@@ -27,6 +27,8 @@ from wtforms.validators import InputRequired, Length
 from ..auth.session import onboarded_required
 from ..clerk.client import ClerkAPIError, ClerkUnavailable, clerk_client
 from ..clerk.sessions import frontend_api_url
+from ..ended_sessions import remember_ended_session
+from ..extensions import db
 from ..htmx import is_fragment_request, toast
 from . import bp
 from .sections import render_section, section_saved
@@ -125,6 +127,8 @@ def revoke_user_session(clerk_user_id: str, session_id: str, current_sid: str | 
         # the outcome asked for. Any other refusal is reported.
         if exc.status != 404:
             raise SessionRevokeRefused(f"Clerk would not end that session: {exc}") from None
+    with db.engine.begin() as conn:  # refused at once, not when its last token expires
+        remember_ended_session(conn, session_id, clerk_user_id, "revoked")
     log.info("user %s revoked session %s", clerk_user_id, session_id)
     return session
 

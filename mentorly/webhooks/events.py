@@ -32,6 +32,7 @@ from ..clerk.objects import (
     storable,
 )
 from ..database import first_line, is_transient
+from ..ended_sessions import SESSION_END_EVENTS, remember_ended_session
 from ..models import User, WebhookEvent, utcnow
 from ..users import (
     SyncResult,
@@ -186,6 +187,10 @@ def apply_event(
             raise ClerkObjectError("session has no last_active_at")
         if not raise_last_active(conn, user_id, millis_to_datetime(active_ms)):
             return "ignored", "no live user for this session"
+        return "applied", None
+    if event_type in SESSION_END_EVENTS:
+        # Its tokens may live on for a while: the next request with one is refused.
+        remember_ended_session(conn, clerk_id(data), clerk_id(data, "user_id"), SESSION_END_EVENTS[event_type])
         return "applied", None
     return "ignored", None
 

@@ -1,5 +1,10 @@
-// Glue between server-rendered pages and ClerkJS: mount the sign-in form, or renew an expired
-// session token and reload. ClerkJS itself keeps the token fresh while a signed-in page is open.
+// Glue between server-rendered pages and ClerkJS: mount the sign-in form, renew an expired
+// session token and reload, and sign out through Clerk. ClerkJS itself keeps the token fresh
+// while a signed-in page is open.
+//
+// "Signed in" is `Clerk.isSignedIn`, never `Clerk.session` or `Clerk.user`: a pending session
+// (a task left, such as setting up two-factor) has both, is not signed in, and its task is
+// shown by the sign-in form.
 (function () {
   "use strict";
 
@@ -12,7 +17,7 @@
   async function signIn(el) {
     const clerk = await loadClerk();
     const returnTo = el.dataset.returnTo || "/dashboard";
-    if (clerk.user) {
+    if (clerk.isSignedIn) {
       window.location.assign(returnTo);
       return;
     }
@@ -23,7 +28,7 @@
   async function refresh(el) {
     try {
       const clerk = await loadClerk();
-      if (clerk.session) {
+      if (clerk.isSignedIn) {
         await clerk.session.getToken({ skipCache: true });
         window.location.reload();
         return;
@@ -34,7 +39,27 @@
     window.location.assign(el.dataset.signInUrl || "/sign-in");
   }
 
+  // Sign-out ends the session with Clerk in the browser (which resets Clerk's own cookies),
+  // then posts the form so the server ends it too and says goodbye. Without JavaScript, or if
+  // ClerkJS cannot be reached, the form alone still ends the session at Clerk.
+  function signOutThroughClerk(form) {
+    form.addEventListener("submit", async function (event) {
+      if (form.dataset.clerkSignedOut === "true") return;
+      event.preventDefault();
+      form.querySelector("button[type=submit]")?.setAttribute("disabled", "");
+      form.dataset.clerkSignedOut = "true";
+      try {
+        // With a callback, ClerkJS calls it instead of navigating away by itself.
+        await (await loadClerk()).signOut(function () { form.submit(); });
+      } catch (err) {
+        console.warn("Signing out through Clerk failed; the server ends the session:", err);
+        form.submit();
+      }
+    });
+  }
+
   function start() {
+    document.querySelectorAll("form[data-clerk-sign-out]").forEach(signOutThroughClerk);
     const el = document.querySelector("[data-clerk-action]");
     if (!el) {
       if (document.body.dataset.signedIn === "true") loadClerk().catch(console.error);

@@ -92,6 +92,7 @@
     return {
       id: raw.id,
       status: raw.status,
+      currentTask: (raw.tasks && raw.tasks[0]) || null,
       lastActiveAt: new Date(raw.last_active_at),
       expireAt: new Date(raw.expire_at),
       user: toUser(raw.user),
@@ -141,6 +142,12 @@
     client: null,
     session: null,
     user: null,
+
+    // As in ClerkJS: a pending session (a task left) has a session and a user, yet is not
+    // signed in.
+    get isSignedIn() {
+      return !!this.session && this.session.status === "active";
+    },
 
     load: async function (options) {
       this.options = options || {};
