@@ -240,7 +240,7 @@ class EmulatorProcess:
 
     def create_session(self, user_id: str, **options: Any) -> EmulatorSession:
         """A signed-in session (sends `session.created`) and a token for it. Options: user_agent,
-        ip_address, city, country, lifetime (seconds), azp."""
+        ip_address, city, country, lifetime (seconds), azp, task (a pending session)."""
         data = self.control("POST", "/sessions", {"user_id": user_id, **options})
         return EmulatorSession(session=data["session"], token=data["token"])
 
@@ -249,14 +249,16 @@ class EmulatorProcess:
         return self.create_session(user_id, **options).token
 
     def mint_token(self, session_id: str, *, lifetime: int | None = None, claims: dict[str, Any] | None = None,
-                   **times: Any) -> str:
+                   header: dict[str, Any] | None = None, **times: Any) -> str:
         """A token for an existing session: `lifetime`, or `iat`/`nbf`/`exp` (Unix seconds), `azp`,
-        and `claims` to add or override (None removes a claim)."""
+        and `claims` or `header` parameters to add or override (None removes one)."""
         body: dict[str, Any] = dict(times)
         if lifetime is not None:
             body["lifetime"] = lifetime
         if claims is not None:
             body["claims"] = claims
+        if header is not None:
+            body["header"] = header
         return self.control("POST", f"/sessions/{session_id}/tokens", body)["token"]
 
     def end_session(self, session_id: str, status: str = "ended") -> dict[str, Any]:
