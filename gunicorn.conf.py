@@ -59,3 +59,19 @@ if _control.lower() in ("off", "none", "0", "false", "disabled"):
 else:
     control_socket = _control or f"/tmp/mentorly-gunicorn-{bind.rsplit(':', 1)[-1]}-{os.getpid()}.ctl"
     control_socket_mode = 0o600
+
+
+def on_starting(server) -> None:
+    """Refuse to start when Clerk refuses CLERK_SECRET_KEY: every signed-in page would fail.
+    (Clerk unreachable or slow is no reason not to start: that is logged, and we go on.)"""
+    from mentorly import create_app
+    from mentorly.clerk.client import check_secret_key, clerk_client
+
+    app = create_app()
+    if app.config["MENTORLY_ENV"] != "production":
+        return
+    with app.app_context():
+        problem = check_secret_key(clerk_client())
+    if problem:
+        server.log.error("Mentorly cannot start: %s.", problem)
+        raise SystemExit(f"Mentorly cannot start: {problem}.")

@@ -16,7 +16,7 @@ from urllib.parse import urlencode, urlsplit
 from flask import current_app, g, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from ..clerk.client import ClerkNotFound, ClerkUnavailable, clerk_client
+from ..clerk.client import ClerkNotFound, clerk_client
 from ..clerk.sessions import (
     SessionPending,
     SessionTokenError,
@@ -163,20 +163,12 @@ def _float(value: str | None) -> float:
         return 0.0
 
 
-def _clerk_unavailable(exc: ClerkUnavailable):
-    log.warning("could not sync the signed-in user from Clerk: %s", exc)
-    return render_template("auth/unavailable.html", message=str(exc)), 503, {"Retry-After": "5"}
-
-
 def login_required(view: Callable) -> Callable:
     """The view runs only for a signed-in user (`g.user`); others are sent to sign in."""
 
     @wraps(view)
     def wrapped(*args: Any, **kwargs: Any):
-        try:
-            user = current_user()
-        except ClerkUnavailable as exc:
-            return _clerk_unavailable(exc)
+        user = current_user()  # ClerkUnavailable: the app's error handler shows a clear 503
         if user is None:
             return _signed_out_response()
         return view(*args, **kwargs)

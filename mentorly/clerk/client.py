@@ -34,6 +34,14 @@ class ClerkUnavailable(ClerkError):
         self.retry_after = retry_after
 
 
+class ClerkUnauthorized(ClerkUnavailable):
+    """Clerk refused our secret key (401 or 403): nothing works until CLERK_SECRET_KEY is fixed.
+
+    People see the same page as when Clerk is unreachable; operators see the cause in the log
+    (at ERROR, once) and in `/healthz`.
+    """
+
+
 class ClerkAPIError(ClerkError):
     """Clerk refused the request (4xx) and said why."""
 
@@ -79,6 +87,8 @@ class ClerkClient:
     ) -> None:
         self.api_url = api_url.rstrip("/")
         self.timeout = timeout
+        # Whether Clerk's last answer refused the secret key (reported by /healthz).
+        self.key_refused = False
         self.max_retry_wait = max_retry_wait
         self.http = requests.Session()
         self.http.headers.update(
@@ -114,9 +124,22 @@ class ClerkClient:
                 continue
             if response.status_code >= 500:
                 raise ClerkUnavailable(f"Clerk had a problem (HTTP {response.status_code}). Please try again later.")
+            if response.status_code in (401, 403):
+                self._key_refused(response)
             if response.status_code >= 400:
                 raise self._api_error(response)
+            self.key_refused = False
             return response.json() if response.content else None
+
+    def _key_refused(self, response: requests.Response) -> None:
+        if not self.key_refused:  # once, not on every request that follows
+            log.error(
+                "Clerk refused CLERK_SECRET_KEY (HTTP %s: %s): check the key in the Clerk dashboard "
+                "(API Keys) and the instance CLERK_API_URL points at",
+                response.status_code, self._api_error(response),
+            )
+        self.key_refused = True
+        raise ClerkUnauthorized("Mentorly cannot reach its sign-in service right now. Please try again later.")
 
     @staticmethod
     def _api_error(response: requests.Response) -> ClerkAPIError:
@@ -206,6 +229,22 @@ class ClerkClient:
 
     def jwks(self) -> dict[str, Any]:
         return self.request("GET", "/jwks")
+
+
+def check_secret_key(client: ClerkClient) -> str | None:
+    """At start-up: the reason Clerk refuses the secret key, or None when it accepts it or
+    cannot be asked now (Clerk unreachable or slow is no reason not to start)."""
+    for check in (client.jwks, lambda: client.list_users(limit=1)):
+        try:
+            check()
+        except ClerkUnauthorized:
+            return "Clerk refused CLERK_SECRET_KEY (HTTP 401/403): set the secret key of this Clerk instance"
+        except ClerkUnavailable as exc:
+            log.warning("Clerk could not be asked at start-up (%s): starting anyway", exc)
+            return None
+        except ClerkError:
+            return None
+    return None
 
 
 def clerk_client() -> ClerkClient:

@@ -2,13 +2,14 @@ from __future__ import annotations
 
 import logging
 
-from flask import jsonify, render_template, request
+from flask import jsonify, make_response, render_template, request
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from ..auth.session import current_user
-from ..clerk.client import ClerkError
+from ..clerk.client import ClerkError, ClerkUnavailable, clerk_client
 from ..extensions import db
+from ..htmx import is_htmx, toast
 from . import bp
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,19 @@ def healthz():
             conn.execute(text("SELECT 1"))
     except SQLAlchemyError:
         return jsonify(status="unavailable", database="unreachable"), 503
+    if clerk_client().key_refused:
+        # Pages that need Clerk fail until CLERK_SECRET_KEY is fixed; restarting will not help.
+        return jsonify(status="degraded", database="ok", clerk="unauthorized")
     return jsonify(status="ok")
+
+
+@bp.app_errorhandler(ClerkUnavailable)
+def clerk_unavailable(exc: ClerkUnavailable):
+    """Clerk could not answer (or refused our key): a clear page or toast, never a 500."""
+    log.warning("Clerk unavailable: %s", exc)
+    if is_htmx():
+        return toast(make_response(("", 503)), str(exc), "error")
+    return render_template("auth/unavailable.html", message=str(exc)), 503, {"Retry-After": "5"}
 
 
 @bp.app_errorhandler(OperationalError)
