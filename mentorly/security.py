@@ -29,6 +29,10 @@ from .clerk.sessions import frontend_api_url
 CLERK_IMAGES = "https://img.clerk.com"
 # Clerk's bot protection (Cloudflare Turnstile) runs inside the sign-in form when enabled.
 CLERK_BOT_PROTECTION = "https://challenges.cloudflare.com"
+# Clerk's abuse and fraud protection (Protect). Its hosts answer on ports other than 443, and a
+# CSP source without a port matches 443 only: hence `:*` where the browser connects.
+CLERK_PROTECT = "https://*.protect.clerk.com"
+CLERK_PROTECT_ANY_PORT = "https://*.protect.clerk.com:*"
 HSTS = "max-age=31536000; includeSubDomains"
 
 
@@ -37,10 +41,10 @@ def content_security_policy(publishable_key: str, *, clerk_ui: bool = False) -> 
     fapi = frontend_api_url(publishable_key)
     directives = {
         "default-src": ["'self'"],
-        "script-src": ["'self'", fapi, CLERK_BOT_PROTECTION],
-        "connect-src": ["'self'", fapi],
+        "script-src": ["'self'", fapi, CLERK_BOT_PROTECTION, CLERK_PROTECT],
+        "connect-src": ["'self'", fapi, CLERK_PROTECT_ANY_PORT],
         "img-src": ["'self'", CLERK_IMAGES, "data:"],
-        "frame-src": ["'self'", fapi, CLERK_BOT_PROTECTION],
+        "frame-src": ["'self'", fapi, CLERK_BOT_PROTECTION, CLERK_PROTECT],
         "worker-src": ["'self'", "blob:"],
         "style-src": ["'self'", "'unsafe-inline'"] if clerk_ui else ["'self'"],
         "font-src": ["'self'"],
