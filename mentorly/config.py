@@ -24,6 +24,9 @@ EMULATOR_WEBHOOK_SECRET = "whsec_bWVudG9ybHktZW11bGF0b3Itd2ViaG9vay1zZWNyZXQ="
 # pk_test_ + base64("127.0.0.1:5001$"): the Frontend API host the emulator answers on.
 EMULATOR_PUBLISHABLE_KEY = "pk_test_MTI3LjAuMC4xOjUwMDEk"
 
+# The instance's username setting, when set by hand (else learned from Clerk's Frontend API).
+USERNAME_MODES = ("required", "optional", "off")
+
 PRODUCTION_REQUIRED = (
     "SECRET_KEY",
     "CLERK_SECRET_KEY",
@@ -73,6 +76,9 @@ def load_settings(instance_path: Path, environ: Mapping[str, str] | None = None)
         return value or None
 
     webhook_secret = get("CLERK_WEBHOOK_SIGNING_SECRET") or get("WEBHOOK_SECRET")
+    usernames = (get("CLERK_USERNAMES") or "").lower() or None
+    if usernames is not None and usernames not in USERNAME_MODES:
+        raise ConfigError(f"CLERK_USERNAMES must be one of {', '.join(USERNAME_MODES)}, not {usernames!r}")
     if production:
         present = {name: get(name) for name in PRODUCTION_REQUIRED}
         present["CLERK_WEBHOOK_SIGNING_SECRET"] = webhook_secret
@@ -103,6 +109,7 @@ def load_settings(instance_path: Path, environ: Mapping[str, str] | None = None)
         "CLERK_API_VERSION": get("CLERK_API_VERSION") or DEFAULT_CLERK_API_VERSION,
         "CLERK_AUTHORIZED_PARTIES": _split(get("CLERK_AUTHORIZED_PARTIES") or ""),
         "CLERK_WEBHOOK_SIGNING_SECRET": webhook_secret or EMULATOR_WEBHOOK_SECRET,
+        "CLERK_USERNAMES": usernames,
         # Development signs in through the emulator; production never does.
         "CLERK_EMULATOR": local_clerk,
         "TRUST_PROXY": int(get("TRUST_PROXY") or 0),
