@@ -16,7 +16,7 @@ import pytest
 from flask import request
 
 from mentorly.extensions import db
-from mentorly.settings.forms import visible_length
+from mentorly.profile import visible_length
 from mentorly.users import sync_user_to_db
 
 from .browser import DESKTOP, PHONE, LiveServer, signed_in_cookies
@@ -189,7 +189,7 @@ def test_profile_counter_errors_saving_toast_and_reload(browser, live, person, e
 
 
 def _all_zone_options(live) -> list[str]:
-    from mentorly.settings.forms import COMMON_TIMEZONES, other_timezones
+    from mentorly.timezones import COMMON_TIMEZONES, other_timezones
 
     return list(COMMON_TIMEZONES) + list(other_timezones())
 
