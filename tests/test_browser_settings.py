@@ -157,7 +157,8 @@ def test_profile_counter_errors_saving_toast_and_reload(browser, live, person, e
     save = page.get_by_role("button", name="Save profile")
     save.click()
     busy = page.locator(".profile-form button[type=submit]")
-    expect(busy).to_have_text("Saving…", timeout=700)
+    # What a person sees (innerText): the idle label is hidden while the request runs.
+    expect(busy).to_have_text("Saving…", timeout=700, use_inner_text=True)
     expect(busy).to_be_disabled()
     toast = page.locator("#toasts .toast")
     expect(toast).to_have_text("Profile saved.", timeout=5000)
