@@ -14,8 +14,8 @@ from flask import Flask
 
 from .config import load_settings
 from .extensions import CookieSessionInterface, csrf, db, migrate
-from .logging import configure_logging
-from . import cli, security
+from .log_config import configure_logging
+from . import cli, htmx, security
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS = PROJECT_ROOT / "migrations"
@@ -38,6 +38,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         app.logger.warning("CLERK_AUTHORIZED_PARTIES is empty: session tokens' azp is not checked")
     register_extensions(app)
     register_blueprints(app)
+    # App-wide response hooks: `Vary: HX-Request` (every area answers htmx), security headers.
+    htmx.init_app(app)
     security.init_app(app)
     cli.init_app(app)
     return app

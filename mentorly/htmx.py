@@ -1,8 +1,11 @@
-"""htmx request details in one place: page or fragment, `Vary`, and client events.
+"""htmx request details in one place: page or fragment, `Vary`, client events, focus, settings.
 
 A fragment is sent only to an htmx request that is neither boosted (a boosted link swaps the
 whole body) nor a history restore (htmx missed its cache on back/forward and needs the whole
 page). Anything else, including a URL pasted into a new tab, gets the whole page.
+
+`init_app` (called by the factory) installs what every response of the app needs: the
+`Vary: HX-Request` hook, htmx's settings for the layout, and `claim_autofocus` for templates.
 """
 
 from __future__ import annotations
@@ -10,11 +13,30 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import Flask, Request, Response, render_template, request
+from flask import Flask, Request, Response, g, render_template, request
 from jinja2_fragments.flask import render_block
 from markupsafe import escape
 
 TRIGGER_HEADER = "HX-Trigger"
+
+# htmx's settings, rendered into `<meta name="htmx-config">` by the layout.
+HTMX_CONFIG = {
+    # 422 is a form with its errors at the fields, 503 a form saying Clerk could not be reached:
+    # both are swapped like a success. Other errors are not swapped (app.js shows a toast).
+    "responseHandling": [
+        {"code": "204", "swap": False},
+        {"code": "[23]..", "swap": True},
+        {"code": "422", "swap": True},
+        {"code": "503", "swap": True},
+        {"code": "[45]..", "swap": False, "error": True},
+        {"code": "...", "swap": False},
+    ],
+    # htmx's indicator <style> would be an inline style, which the Content-Security-Policy refuses.
+    "includeIndicatorStyles": False,
+    # No page snapshots in sessionStorage (they would hold personal data and CSRF tokens): back
+    # and forward ask the server, which answers a whole page to HX-History-Restore-Request.
+    "historyCacheSize": 0,
+}
 
 
 def is_htmx(req: Request | None = None) -> bool:
@@ -81,5 +103,20 @@ def add_vary_hx_request(response: Response) -> Response:
     return response
 
 
+def claim_autofocus() -> bool:
+    """True for the first caller in a response: the first error a template renders takes focus.
+
+    Templates render in document order, so the field (or alert) that gets `autofocus` is the
+    first one a person has to fix. The browser focuses it when the page loads; htmx focuses it
+    when the content is swapped in. One response renders one form's errors.
+    """
+    if g.get("autofocus_claimed"):
+        return False
+    g.autofocus_claimed = True
+    return True
+
+
 def init_app(app: Flask) -> None:
     app.after_request(add_vary_hx_request)
+    app.add_template_global(HTMX_CONFIG, "htmx_config")
+    app.add_template_global(claim_autofocus)

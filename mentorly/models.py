@@ -47,10 +47,10 @@ class User(db.Model):
     level: Mapped[int] = mapped_column(default=1, server_default="1")
     # Onboarding: how many wizard steps are done (resume at the next), and the goals step.
     onboarding_step: Mapped[int] = mapped_column(default=0, server_default="0")
-    goal: Mapped[str | None] = mapped_column(String(8))  # learn | mentor | both
-    interests: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
+    goal: Mapped[str | None] = mapped_column(String(8))  # one of GOALS
+    interests: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")  # of INTERESTS
     # Appearance, rendered into every page so the first paint is right.
-    theme: Mapped[str] = mapped_column(String(8), default="system", server_default="system")
+    theme: Mapped[str] = mapped_column(String(8), default="system", server_default="system")  # one of THEMES
     reduced_motion: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     created_at: Mapped[datetime] = mapped_column(
@@ -120,6 +120,32 @@ NOTIFICATION_DEFAULTS = {
     "product_updates_in_app": True,
 }
 
+
+# The values of the app-owned choice columns of `users`, with their labels.
+THEMES = {
+    "system": "System (follow this device)",
+    "light": "Light",
+    "dark": "Dark",
+}
+GOALS = {
+    "learn": "Learn from a mentor",
+    "mentor": "Mentor others",
+    "both": "Both: learn and mentor",
+}
+# A fixed list: interests match people to mentors and communities, so free text would not match.
+INTERESTS = {
+    "software-engineering": "Software engineering",
+    "data-science": "Data science & AI",
+    "product-management": "Product management",
+    "design": "Design & UX",
+    "leadership": "Leadership & management",
+    "entrepreneurship": "Entrepreneurship",
+    "career-change": "Changing careers",
+    "interviewing": "Interviews & job search",
+    "marketing": "Marketing & growth",
+    "public-speaking": "Public speaking",
+}
+MAX_INTERESTS = 5
 
 class NotificationSettings(db.Model):
     """One row per user: each event x channel switch, and the digest frequency."""

@@ -233,6 +233,10 @@ def run_with_hand_over(engine: Engine, work: Work[T]) -> T:
 
 # --- The account functions (the names the rest of Mentorly calls) ---------------------------
 
+# What the account functions check app-owned values against (none of it imports a blueprint).
+from .models import GOALS, INTERESTS, MAX_INTERESTS, THEMES  # noqa: E402
+from .profile import validate_profile_fields  # noqa: E402
+
 
 def sync_user_to_db(clerk_user: dict[str, Any]) -> User | None:
     """Store a Clerk User object (as the Backend API or a webhook gives it); returns the row.
@@ -254,29 +258,82 @@ def get_user_by_clerk_id(clerk_id: str) -> User | None:
     ).scalar_one_or_none()
 
 
-def update_user_profile(clerk_id: str, **fields: Any) -> User:
-    """Change app-owned profile fields, validated by the same form rules as the settings page.
+def is_username_taken(username: str, *, other_than: User | None = None) -> bool:
+    """Whether a live user other than `other_than` holds `username`, whatever its case."""
+    query = select(User.id).where(func.lower(User.username) == username.lower(), User.deleted_at.is_(None))
+    if other_than is not None:
+        query = query.where(User.id != other_than.id)
+    return db.session.execute(query.limit(1)).first() is not None
 
-    Raises ProfileError (with the field errors) for invalid input or a field Mentorly does not own.
-    """
-    from .settings.forms import validate_profile_fields
 
+def _live_user(clerk_id: str) -> User:
     user = get_user_by_clerk_id(clerk_id)
     if user is None:
         raise LookupError(f"no live user {clerk_id}")
-    for name, value in validate_profile_fields(fields).items():
+    return user
+
+
+def _store(user: User, values: dict[str, Any]) -> User:
+    """Write app-owned `values` (already checked) to the row in one commit."""
+    for name, value in values.items():
         setattr(user, name, value)
     db.session.commit()
     return user
 
 
+def update_user_profile(clerk_id: str, **fields: Any) -> User:
+    """Change app-owned profile fields, checked by the profile's rules (`mentorly.profile`).
+
+    Raises ProfileError (with the field errors) for invalid input or a field Mentorly does not
+    own, and LookupError when there is no live user with this id.
+    """
+    user = _live_user(clerk_id)
+    return _store(user, validate_profile_fields(fields))
+
+
+def update_appearance(clerk_id: str, *, theme: str, reduced_motion: bool) -> User:
+    """Store the theme (one of THEMES) and reduced motion; ValueError for an unknown theme."""
+    if theme not in THEMES:
+        raise ValueError(f"unknown theme {theme!r}; the themes are: {', '.join(THEMES)}")
+    return _store(_live_user(clerk_id), {"theme": theme, "reduced_motion": bool(reduced_motion)})
+
+
+def _goal_answers(answers: dict[str, Any]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    if "goal" in answers:
+        if answers["goal"] not in GOALS:
+            raise ValueError(f"unknown goal {answers['goal']!r}; the goals are: {', '.join(GOALS)}")
+        values["goal"] = answers["goal"]
+    if "interests" in answers:
+        chosen = set(answers["interests"] or ())
+        unknown = sorted(chosen - set(INTERESTS))
+        if unknown:
+            raise ValueError(f"unknown interests {unknown}")
+        if len(chosen) > MAX_INTERESTS:
+            raise ValueError(f"at most {MAX_INTERESTS} interests")
+        # Stored in the list's order, whatever order they were given in.
+        values["interests"] = [key for key in INTERESTS if key in chosen]
+    return values
+
+
+def save_onboarding_step(clerk_id: str, step: int, **answers: Any) -> User:
+    """Record that wizard step `step` (1-based) is done, with what it collected, in one commit.
+
+    `answers` are app-owned profile fields (checked as by `update_user_profile`: ProfileError)
+    and the goals, `goal` and `interests` (ValueError for one not offered). `onboarding_step`
+    counts the completed steps and never falls: going back to edit an earlier step does not
+    forget that later ones were done.
+    """
+    user = _live_user(clerk_id)
+    goals = {name: answers.pop(name) for name in ("goal", "interests") if name in answers}
+    values = validate_profile_fields(answers) if answers else {}
+    values.update(_goal_answers(goals))
+    values["onboarding_step"] = max(user.onboarding_step or 0, step)
+    return _store(user, values)
+
+
 def mark_user_as_onboarded(clerk_id: str) -> User:
-    user = get_user_by_clerk_id(clerk_id)
-    if user is None:
-        raise LookupError(f"no live user {clerk_id}")
-    user.is_onboarded = True
-    db.session.commit()
-    return user
+    return _store(_live_user(clerk_id), {"is_onboarded": True})
 
 
 def delete_user_from_db(clerk_id: str) -> None:

@@ -22,7 +22,7 @@ HTMX = {"HX-Request": "true", "HX-Current-URL": "http://localhost/dashboard/sett
 
 
 def csrf_token(client, path: str = PROFILE) -> str:
-    """The token a page carries in its `<meta name="csrf-token">`, as app.js reads it."""
+    """The token a page carries (its forms' field; htmx sends the same one from `hx-headers`)."""
     response = client.get(path)
     assert response.status_code == 200, response.status_code
     return csrf_token_in(response.get_data(as_text=True))

@@ -9,6 +9,7 @@ test-artifacts/).
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Iterator
 
@@ -16,7 +17,7 @@ import pytest
 from flask import request
 
 from mentorly.extensions import db
-from mentorly.settings.forms import visible_length
+from mentorly.profile import visible_length
 from mentorly.users import sync_user_to_db
 
 from .browser import DESKTOP, PHONE, LiveServer, signed_in_cookies
@@ -157,7 +158,8 @@ def test_profile_counter_errors_saving_toast_and_reload(browser, live, person, e
     save = page.get_by_role("button", name="Save profile")
     save.click()
     busy = page.locator(".profile-form button[type=submit]")
-    expect(busy).to_have_text("Saving…", timeout=700)
+    # What a person sees (innerText): the idle label is hidden while the request runs.
+    expect(busy).to_have_text("Saving…", timeout=700, use_inner_text=True)
     expect(busy).to_be_disabled()
     toast = page.locator("#toasts .toast")
     expect(toast).to_have_text("Profile saved.", timeout=5000)
@@ -189,7 +191,7 @@ def test_profile_counter_errors_saving_toast_and_reload(browser, live, person, e
 
 
 def _all_zone_options(live) -> list[str]:
-    from mentorly.settings.forms import COMMON_TIMEZONES, other_timezones
+    from mentorly.timezones import COMMON_TIMEZONES, other_timezones
 
     return list(COMMON_TIMEZONES) + list(other_timezones())
 
@@ -232,4 +234,97 @@ def test_profile_screenshots(browser, live, person, artifacts, name, viewport, c
     path = artifacts / f"settings-profile-{name}-{color_scheme}.png"
     page.screenshot(path=str(path), full_page=True)
     assert path.stat().st_size > 10_000
+    context.close()
+
+
+# --- What htmx and the server do, without our own JavaScript ------------------------------------
+
+
+def test_htmx_sends_the_csrf_token_from_the_bodys_hx_headers(browser, live, person):
+    from playwright.sync_api import expect
+
+    context, page = open_page(browser, live, person)
+    page.goto(f"{live.url}/dashboard/settings/profile")
+    # htmx's settings came from the page's <meta name="htmx-config">.
+    assert page.evaluate("[htmx.config.historyCacheSize, htmx.config.includeIndicatorStyles]") == [0, False]
+    assert page.evaluate("htmx.config.responseHandling.some((rule) => rule.code === '422' && rule.swap)")
+    # Without the form's own token field, only the header htmx takes from <body> can carry it.
+    assert "X-CSRFToken" in page.locator("body").get_attribute("hx-headers")
+    assert page.locator('meta[name="csrf-token"]').count() == 0
+    page.evaluate("document.querySelectorAll('.profile-form input[name=csrf_token]').forEach((el) => el.remove())")
+    page.get_by_label("Location").fill("Valparaíso")
+    page.get_by_role("button", name="Save profile").click()
+    expect(page.locator("#toasts .toast")).to_have_text("Profile saved.", timeout=5000)
+    with live.app.app_context():
+        from mentorly.users import get_user_by_clerk_id
+
+        assert get_user_by_clerk_id(person["id"]).location == "Valparaíso"
+    assert page.errors == []
+    context.close()
+
+
+def test_the_busy_label_comes_from_htmxs_request_class(browser, live, person):
+    from playwright.sync_api import expect
+
+    context, page = open_page(browser, live, person)
+    page.goto(f"{live.url}/dashboard/settings/profile")
+    form = page.locator(".profile-form")
+    live.app.config["SLOW_POSTS"] = 0.8
+    page.get_by_role("button", name="Save profile").click()
+    # While the request runs, htmx marks the form and disables its button; CSS swaps the label.
+    busy = page.get_by_role("button", name="Saving…")
+    expect(busy).to_be_visible(timeout=700)
+    expect(busy).to_be_disabled()
+    expect(form).to_have_class(re.compile(r"\bhtmx-request\b"))
+    expect(page.locator("#toasts .toast")).to_have_text("Profile saved.", timeout=5000)
+    live.app.config["SLOW_POSTS"] = 0.0
+    idle = page.get_by_role("button", name="Save profile")
+    expect(idle).to_be_enabled()
+    expect(page.locator(".profile-form")).not_to_have_class(re.compile(r"\bhtmx-request\b"))
+    assert idle.evaluate("(button) => button.innerText") == "Save profile"
+    assert page.errors == []
+    context.close()
+
+
+def test_the_server_marks_the_current_section_and_the_clicked_link_keeps_the_focus(browser, live, person):
+    from playwright.sync_api import expect
+
+    context, page = open_page(browser, live, person)
+    page.goto(f"{live.url}/dashboard/settings/profile")
+    nav = page.locator(".settings-nav")
+
+    # A section fetched without changing the address: the mark follows what the server sent,
+    # not the URL.
+    page.evaluate("htmx.ajax('GET', '/dashboard/settings/billing', {target: '#settings-panel'})")
+    expect(page.locator("#section-title")).to_have_text("Billing")
+    assert page.url == f"{live.url}/dashboard/settings/profile"
+    expect(nav.get_by_role("link", name="Billing", exact=True)).to_have_attribute("aria-current", "page")
+    assert nav.locator('[aria-current="page"]').count() == 1
+
+    # From the keyboard: the link that was followed still has the focus after the swap.
+    nav.get_by_role("link", name="Security", exact=True).focus()
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(f"{live.url}/dashboard/settings/security")
+    expect(nav.get_by_role("link", name="Security", exact=True)).to_have_attribute("aria-current", "page")
+    expect(nav.get_by_role("link", name="Security", exact=True)).to_be_focused()
+    assert page.errors == []
+    context.close()
+
+
+def test_the_first_invalid_field_takes_the_focus_from_autofocus(browser, live, person):
+    from playwright.sync_api import expect
+
+    context, page = open_page(browser, live, person)
+    page.goto(f"{live.url}/dashboard/settings/profile")
+    page.get_by_label("Website").fill("javascript:alert(1)")
+    page.get_by_label("Location").fill("x" * 101)
+    page.get_by_role("button", name="Save profile").click()
+    website = page.get_by_label("Website")
+    expect(page.locator("#website-error")).to_be_visible()
+    expect(website).to_have_attribute("autofocus", "")
+    expect(website).to_be_focused()
+    expect(page.get_by_label("Location")).to_have_attribute("aria-invalid", "true")
+    expect(page.get_by_label("Location")).not_to_be_focused()
+    assert page.locator("[autofocus]").count() == 1
+    assert page.errors == []
     context.close()

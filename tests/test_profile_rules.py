@@ -13,17 +13,9 @@ from PIL import Image
 from werkzeug.datastructures import FileStorage, MultiDict
 
 from mentorly.extensions import db
-from mentorly.settings.forms import (
-    AVATAR_MAX_BYTES,
-    COMMON_TIMEZONES,
-    AvatarForm,
-    ProfileError,
-    ProfileForm,
-    ProfileNamesForm,
-    prepare_avatar,
-    validate_profile_fields,
-    visible_length,
-)
+from mentorly.profile import ProfileError, validate_profile_fields, visible_length
+from mentorly.settings.forms import AVATAR_MAX_BYTES, AvatarForm, ProfileForm, ProfileNamesForm, prepare_avatar
+from mentorly.timezones import COMMON_TIMEZONES
 from mentorly.users import get_user_by_clerk_id, sync_user_to_db, update_user_profile
 
 from .conftest import clerk_user

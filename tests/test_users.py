@@ -167,7 +167,7 @@ def test_update_user_profile_saves_app_owned_fields(app):
     ],
 )
 def test_update_user_profile_rejects_invalid_or_foreign_fields(app, fields, bad):
-    from mentorly.settings.forms import ProfileError
+    from mentorly.profile import ProfileError
 
     with app.app_context():
         sync_user_to_db(clerk_user("user_prof", username="prof"))

@@ -1,5 +1,6 @@
-"""The wizard's forms. The about and profile steps reuse the profile's form classes, so the
-rules for names, username, bio, website, location and time zone live only in `settings.forms`.
+"""The wizard's forms. The about and profile steps are made of the profile's own fields
+(`mentorly/profile.py`), so names, username, bio, website, location and time zone follow the
+same rules here as in the settings.
 """
 
 from __future__ import annotations
@@ -12,36 +13,52 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from ..settings.forms import ProfileDetailsForm, ProfileNamesForm
-
-GOALS = {
-    "learn": "Learn from a mentor",
-    "mentor": "Mentor others",
-    "both": "Both: learn and mentor",
-}
-
-# A fixed list: interests match people to mentors and communities, so free text would not match.
-INTERESTS = {
-    "software-engineering": "Software engineering",
-    "data-science": "Data science & AI",
-    "product-management": "Product management",
-    "design": "Design & UX",
-    "leadership": "Leadership & management",
-    "entrepreneurship": "Entrepreneurship",
-    "career-change": "Changing careers",
-    "interviewing": "Interviews & job search",
-    "marketing": "Marketing & growth",
-    "public-speaking": "Public speaking",
-}
-MAX_INTERESTS = 5
+from ..models import GOALS, INTERESTS, MAX_INTERESTS, User
+from ..profile import (
+    BIO,
+    FIRST_NAME,
+    LAST_NAME,
+    LOCATION,
+    TIMEZONE,
+    USERNAME,
+    USERNAME_TAKEN,
+    WEBSITE,
+    app_owned_values,
+    clerk_changes,
+)
+from ..users import is_username_taken
 
 
-class AboutForm(ProfileNamesForm):
+class AboutForm(FlaskForm):
     """Step 1: first and last name and username (Clerk owns them)."""
 
+    first_name = FIRST_NAME.field()
+    last_name = LAST_NAME.field()
+    username = USERNAME.field()
 
-class ProfileStepForm(ProfileDetailsForm):
-    """Step 2: bio, location, time zone and website (Mentorly owns them)."""
+    def __init__(self, *args: Any, user: User | None = None, **kwargs: Any) -> None:
+        """`user` is the person onboarding: their own username does not count as taken."""
+        self.user = user
+        super().__init__(*args, **kwargs)
+
+    def validate_username(self, field: Any) -> None:
+        if is_username_taken(field.data, other_than=self.user):
+            raise ValidationError(USERNAME_TAKEN)
+
+    def clerk_changes(self, user: User) -> dict[str, str | None]:
+        return clerk_changes(self.data, user)
+
+
+class ProfileStepForm(FlaskForm):
+    """Step 2: bio, location, time zone and website (Mentorly owns them), in the page's order."""
+
+    bio = BIO.field()
+    location = LOCATION.field()
+    timezone = TIMEZONE.field()
+    website = WEBSITE.field()
+
+    def app_owned_values(self) -> dict[str, Any]:
+        return app_owned_values(self.data)
 
 
 class CheckboxListField(SelectMultipleField):
@@ -72,9 +89,8 @@ class GoalsForm(FlaskForm):
     )
 
     def values(self) -> dict[str, Any]:
-        # Stored in the list's order, whatever order the browser sent them in.
-        chosen = set(self.interests.data or ())
-        return {"goal": self.goal.data, "interests": [key for key in INTERESTS if key in chosen]}
+        """The answers for `save_onboarding_step` (which stores interests in the list's order)."""
+        return {"goal": self.goal.data, "interests": list(self.interests.data or ())}
 
 
 class FinishForm(FlaskForm):

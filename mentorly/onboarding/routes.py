@@ -16,7 +16,8 @@ from flask import abort, g, redirect, request, session, url_for
 from ..auth.session import login_required
 from ..clerk.client import ClerkAPIError, ClerkUnavailable
 from ..htmx import is_htmx, render_page_or_fragment
-from .forms import GOALS, AboutForm, FinishForm, GoalsForm, ProfileStepForm, interest_labels
+from ..models import GOALS
+from .forms import AboutForm, FinishForm, GoalsForm, ProfileStepForm, interest_labels
 from .wizard import (
     STEPS,
     Step,
@@ -147,7 +148,8 @@ def step(slug: str):
     except ClerkUnavailable as exc:
         log.warning("Clerk unavailable during the %s step: %s", current.slug, exc)
         return _render(current, form, status=503, problems=[str(exc)], headers={"Retry-After": "5"})
-    except UserGone:
+    except (UserGone, LookupError):
+        # Deleted (at Clerk, then here by its webhook) while onboarding: nothing left to save.
         abort(410)
 
     following = next_step(current)

@@ -6,7 +6,8 @@ can be opened only once every step before it is done.
 
 Clerk owns names and username: they are sent to Clerk first, and the row is then written from
 Clerk's answer through `sync_user_to_db`, the one path from a Clerk user to a row. Nothing is
-stored locally when Clerk refuses or cannot be reached.
+stored locally when Clerk refuses or cannot be reached. Everything else a step stores goes
+through `save_onboarding_step` (mentorly/users.py): this module never writes the row itself.
 """
 
 from __future__ import annotations
@@ -14,9 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..clerk.client import clerk_client
-from ..extensions import db
 from ..models import User
-from ..users import mark_user_as_onboarded, sync_user_to_db, update_user_profile
+from ..users import mark_user_as_onboarded, save_onboarding_step, sync_user_to_db
 from .forms import AboutForm, GoalsForm, ProfileStepForm
 
 
@@ -69,11 +69,6 @@ def next_step(step: Step) -> Step | None:
     return STEPS[step.number] if step.number < len(STEPS) else None
 
 
-def _mark_completed(user: User, step: Step) -> None:
-    # Going back to edit an earlier step never forgets that later ones were done.
-    user.onboarding_step = max(completed_steps(user), step.number)
-
-
 def save_about(user: User, form: AboutForm) -> User:
     """Names and username to Clerk (only what changed), then the row from Clerk's answer.
 
@@ -85,30 +80,16 @@ def save_about(user: User, form: AboutForm) -> User:
         stored = sync_user_to_db(clerk_client().update_user(user.clerk_id, **changes))
         if stored is None:
             raise UserGone(user.clerk_id)
-        user = stored
-    _mark_completed(user, BY_SLUG["about"])
-    db.session.commit()
-    return user
+    return save_onboarding_step(user.clerk_id, BY_SLUG["about"].number)
 
 
 def save_profile(user: User, form: ProfileStepForm) -> User:
     """Bio, location, time zone and website, and the step, in one commit."""
-    _mark_completed(user, BY_SLUG["profile"])
-    # update_user_profile validates through the same form class and commits the pending step too.
-    try:
-        return update_user_profile(user.clerk_id, **form.app_owned_values())
-    except Exception:
-        db.session.rollback()
-        raise
+    return save_onboarding_step(user.clerk_id, BY_SLUG["profile"].number, **form.app_owned_values())
 
 
 def save_goals(user: User, form: GoalsForm) -> User:
-    values = form.values()
-    user.goal = values["goal"]
-    user.interests = values["interests"]
-    _mark_completed(user, BY_SLUG["goals"])
-    db.session.commit()
-    return user
+    return save_onboarding_step(user.clerk_id, BY_SLUG["goals"].number, **form.values())
 
 
 def finish(user: User) -> User:
@@ -121,6 +102,5 @@ def finish(user: User) -> User:
     stored = sync_user_to_db(answer)
     if stored is None:
         raise UserGone(user.clerk_id)
-    _mark_completed(stored, BY_SLUG["review"])
-    # Commits the pending step together with is_onboarded.
+    save_onboarding_step(stored.clerk_id, BY_SLUG["review"].number)
     return mark_user_as_onboarded(stored.clerk_id)

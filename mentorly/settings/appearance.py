@@ -17,18 +17,13 @@ from wtforms import BooleanField, RadioField
 from wtforms.validators import StopValidation
 
 from ..auth.session import onboarded_required
-from ..extensions import db
 from ..htmx import is_fragment_request, trigger_client_event
-from ..models import User
+from ..models import THEMES
+from ..users import update_appearance
 from . import bp
 from .sections import render_section, section_saved
 
 SLUG = "appearance"
-THEMES = {
-    "system": "System (follow this device)",
-    "light": "Light",
-    "dark": "Dark",
-}
 APPEARANCE_EVENT = "appearance-changed"
 # Sent by static/js/settings-appearance.js with every htmx request: this page applies the event.
 LIVE_HEADER = "X-Appearance-Live"
@@ -48,14 +43,6 @@ class AppearanceForm(FlaskForm):
     )
 
 
-def save_appearance(user: User, theme: str, reduced_motion: bool) -> None:
-    if theme not in THEMES:
-        raise ValueError(f"unknown theme {theme!r}")
-    user.theme = theme
-    user.reduced_motion = reduced_motion
-    db.session.commit()
-
-
 def saved_message(theme: str, reduced_motion: bool) -> str:
     return f"Appearance saved: {theme} theme, reduced motion {'on' if reduced_motion else 'off'}."
 
@@ -69,7 +56,7 @@ def appearance() -> Response:
     form = AppearanceForm()
     if not form.validate():
         return render_section(SLUG, status=422, form=form)
-    save_appearance(user, form.theme.data, form.reduced_motion.data)
+    user = update_appearance(user.clerk_id, theme=form.theme.data, reduced_motion=form.reduced_motion.data)
     response = section_saved(
         SLUG, saved_message(user.theme, user.reduced_motion), form=AppearanceForm(formdata=None, obj=user)
     )

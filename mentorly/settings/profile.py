@@ -3,6 +3,7 @@
 The subject is always the signed-in user (`g.user`): no form field names a user. Clerk-owned
 values go to Clerk first and are stored from Clerk's answer through `sync_user_to_db`, so the
 row never claims something Clerk refused. If Clerk cannot be reached, nothing changes here.
+The app-owned values are stored through `update_user_profile`, by the same rules the form uses.
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ from flask_wtf import FlaskForm
 
 from ..auth.session import onboarded_required
 from ..clerk.client import ClerkAPIError, ClerkUnavailable, clerk_client
-from ..extensions import db
 from ..models import User
-from ..users import sync_user_to_db
+from ..timezones import other_timezones_group, timezone_names
+from ..users import sync_user_to_db, update_user_profile
 from . import bp
-from .forms import AvatarForm, ProfileForm, RemoveAvatarForm, other_timezones_group, timezone_names
+from .forms import AvatarForm, ProfileForm, RemoveAvatarForm
 from .sections import render_section, section_saved
 
 # How long a browser may keep the (identical for everyone) list of all time zones.
@@ -64,10 +65,9 @@ def _save_profile(user: User) -> Response:
         except ClerkUnavailable as exc:
             form.form_errors.append(f"Your profile was not saved. {exc}")
             return _render(form=form, status=503, headers={"Retry-After": "5"})
-        sync_user_to_db(answer)
-    for name, value in form.app_owned_values().items():
-        setattr(user, name, value)
-    db.session.commit()
+        if sync_user_to_db(answer) is None:
+            abort(410)  # deleted (at Clerk, then here) while editing
+    update_user_profile(user.clerk_id, **form.app_owned_values())
     return section_saved("profile", "Profile saved.", **_context())
 
 

@@ -2,14 +2,15 @@
 
 A section is one module in this package (its routes and forms) and one template,
 `templates/settings/<slug>.html`, that extends `settings/shell.html` and fills `block section`.
-An htmx navigation gets that block alone; every other request gets the whole page.
+An htmx navigation gets that block alone, followed by the section links out of band (so the
+navigation marks the section sent); every other request gets the whole page.
 """
 
 from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from flask import Response, flash, make_response, redirect, url_for
+from flask import Response, flash, make_response, redirect, render_template, url_for
 
 from ..htmx import is_fragment_request, render_page_or_fragment, toast
 
@@ -33,7 +34,7 @@ SECTIONS_BY_SLUG = {section.slug: section for section in SECTIONS}
 
 
 def render_section(slug: str, *, status: int = 200, headers: dict[str, str] | None = None, **context: Any) -> Response:
-    """The section's page, or only its block for an htmx navigation or form post."""
+    """The section's page, or only its block (and the marked section links) for htmx."""
     section = SECTIONS_BY_SLUG[slug]
     body = render_page_or_fragment(
         f"settings/{slug}.html",
@@ -43,6 +44,8 @@ def render_section(slug: str, *, status: int = 200, headers: dict[str, str] | No
         section=section,
         **context,
     )
+    if is_fragment_request():
+        body += render_template("settings/_section_links.html", sections=SECTIONS, section=section, oob=True)
     response = make_response(body, status)
     if headers:
         response.headers.update(headers)

@@ -1,40 +1,13 @@
-/* Mentorly's page behaviour on top of htmx. Loaded with `defer` after htmx, so the settings
-   below are in place before htmx initialises (on DOMContentLoaded). Everything here is an
-   enhancement: every form and link also works as a plain request without JavaScript. */
+/* Mentorly's page behaviour on top of htmx: only what the browser alone can do. Everything
+   else is htmx's or the server's: htmx's settings (<meta name="htmx-config">), the CSRF header
+   (hx-headers on <body>), the busy label (htmx's `htmx-request` class, app.css), the current
+   section's mark (sent out of band with each section) and the focus on the first error
+   (`autofocus`, rendered by the server). Everything here is an enhancement: every form and link
+   also works as a plain request without JavaScript. */
 (function () {
   "use strict";
 
-  var config = htmx.config;
-  // Swap 422 (a form with its errors at the fields) and 503 (a form saying Clerk could not be
-  // reached) like a success; other errors are not swapped and show a toast instead.
-  config.responseHandling = [
-    { code: "204", swap: false },
-    { code: "[23]..", swap: true },
-    { code: "422", swap: true },
-    { code: "503", swap: true },
-    { code: "[45]..", swap: false, error: true },
-    { code: "...", swap: false }
-  ];
-  // htmx's indicator <style> would be an inline style, which the Content-Security-Policy refuses.
-  config.includeIndicatorStyles = false;
-  // No page snapshots in sessionStorage (they would hold personal data and CSRF tokens): back
-  // and forward ask the server, which answers a whole page to HX-History-Restore-Request.
-  config.historyCacheSize = 0;
-
   var TOAST_MILLISECONDS = 3000;
-
-  function csrfToken() {
-    var meta = document.querySelector('meta[name="csrf-token"]');
-    return meta ? meta.content : null;
-  }
-
-  // Every htmx request carries the CSRF token; forms also carry it as a hidden field.
-  document.addEventListener("htmx:configRequest", function (event) {
-    var token = csrfToken();
-    if (token) {
-      event.detail.headers["X-CSRFToken"] = token;
-    }
-  });
 
   /* --- Toasts ------------------------------------------------------------------------------ */
 
@@ -90,33 +63,6 @@
     showToast("Mentorly could not be reached. Check your connection and try again.", "error");
   });
 
-  /* --- Busy buttons -------------------------------------------------------------------------- */
-  // htmx disables the button (hx-disabled-elt); this swaps in its busy label ("Saving…").
-
-  function busyButtons(event) {
-    var elt = event.detail.elt;
-    var form = elt && elt.closest ? elt.closest("form") : null;
-    return form ? form.querySelectorAll("button[data-busy-label]") : [];
-  }
-
-  document.addEventListener("htmx:beforeRequest", function (event) {
-    busyButtons(event).forEach(function (button) {
-      button.dataset.idleLabel = button.textContent;
-      button.textContent = button.dataset.busyLabel;
-      button.setAttribute("aria-busy", "true");
-    });
-  });
-
-  document.addEventListener("htmx:afterRequest", function (event) {
-    busyButtons(event).forEach(function (button) {
-      if (button.dataset.idleLabel !== undefined) {
-        button.textContent = button.dataset.idleLabel;
-        delete button.dataset.idleLabel;
-      }
-      button.removeAttribute("aria-busy");
-    });
-  });
-
   /* --- Character counters ---------------------------------------------------------------- */
   // Counts what a person sees: grapheme clusters (an emoji, a flag, é written as e + accent:
   // one each), after the same line-break normalisation and trimming as the server.
@@ -154,39 +100,11 @@
 
   /* --- After each swap ---------------------------------------------------------------------- */
 
-  function markCurrentSection() {
-    document.querySelectorAll(".settings-nav a").forEach(function (link) {
-      if (link.pathname === window.location.pathname) {
-        link.setAttribute("aria-current", "page");
-      } else {
-        link.removeAttribute("aria-current");
-      }
-    });
-  }
-
   htmx.onLoad(function (root) {
     if (!root.querySelectorAll) {
       return;
     }
     root.querySelectorAll("[data-max-characters]").forEach(updateCounter);
     root.querySelectorAll(".toast[data-autohide]").forEach(hideLater);
-  });
-
-  document.addEventListener("htmx:pushedIntoHistory", markCurrentSection);
-  document.addEventListener("htmx:historyRestore", markCurrentSection);
-
-  // A form that came back with errors: take the person to the first field to fix.
-  document.addEventListener("htmx:afterSwap", function (event) {
-    var status = event.detail.xhr ? event.detail.xhr.status : 200;
-    if (status === 422 || status === 503) {
-      var target = event.detail.target;
-      var first = target.querySelector('[aria-invalid="true"], .form-alert');
-      if (first) {
-        if (first.classList.contains("form-alert")) {
-          first.setAttribute("tabindex", "-1");
-        }
-        first.focus();
-      }
-    }
   });
 })();

@@ -1,5 +1,6 @@
-// The onboarding wizard: suggest the browser's time zone, and move focus to the new step's
-// heading after a swap (app.js already focuses the first error of a 422 or 503 answer).
+// The onboarding wizard: suggest the browser's time zone, which only the browser knows. (The
+// focus after a swap is the server's: `autofocus` on the new step's heading, or on the first
+// thing to fix.)
 (function () {
   "use strict";
 
@@ -23,17 +24,10 @@
     }
   }
 
-  function onWizard(event) {
-    return event.detail && event.detail.target && event.detail.target.id === "wizard";
-  }
-
   document.addEventListener("htmx:afterSettle", function (event) {
-    if (!onWizard(event)) return;
-    suggestTimezone(event.detail.target);
-    if (event.detail.xhr && event.detail.xhr.status !== 200) return;
-    // A new step replaced the old one: a screen reader should start reading from its heading.
-    const heading = event.detail.target.querySelector("#step-heading");
-    if (heading) heading.focus();
+    if (event.detail && event.detail.target && event.detail.target.id === "wizard") {
+      suggestTimezone(event.detail.target);
+    }
   });
 
   function start() {
