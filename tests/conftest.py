@@ -100,11 +100,12 @@ def clerk_user(clerk_id: str | None = None, *, email: str | None = None, updated
 
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
 CSRF_INPUT = re.compile(r'<input[^>]*\bname="csrf_token"[^>]*\bvalue="([^"]+)"')
+CSRF_HX_HEADERS = re.compile(r'"X-CSRFToken": "([^"]+)"')
 
 
 def csrf_token_in(page: str) -> str:
-    """The CSRF token a rendered page carries: its meta tag (as app.js reads it) or a form field."""
-    match = CSRF_META.search(page) or CSRF_INPUT.search(page)
+    """The CSRF token a rendered page carries: its meta tag, a form field, or the htmx headers."""
+    match = CSRF_META.search(page) or CSRF_INPUT.search(page) or CSRF_HX_HEADERS.search(page)
     assert match, "no CSRF token in the page"
     return html.unescape(match.group(1))
 

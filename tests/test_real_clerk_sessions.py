@@ -18,7 +18,7 @@ from mentorly.clerk.client import ClerkClient, ClerkNotFound
 from mentorly.extensions import db
 from mentorly.models import EndedSession, User
 
-from .conftest import Svix, make_migrated_app
+from .conftest import Svix, csrf_token_in, make_migrated_app
 
 pytestmark = pytest.mark.postgres
 
@@ -143,7 +143,7 @@ def test_sign_out_with_an_expired_token_still_ends_the_session_at_clerk(clerk_ap
     client.set_cookie("__session", expired)
     client.set_cookie("__client_uat", str(int(time.time()) - 100))
     page = client.get("/")  # a CSRF token for the form
-    token = page.get_data(as_text=True).split('name="csrf-token" content="')[1].split('"')[0]
+    token = csrf_token_in(page.get_data(as_text=True))
 
     response = client.post("/sign-out", data={"csrf_token": token})
     assert response.status_code == 303
@@ -160,7 +160,7 @@ def test_sign_out_with_a_forged_token_revokes_nothing(clerk_app, emulator, perso
     client = clerk_app.test_client()
     client.set_cookie("__session", emulator.mint_token(session.id)[:-4] + "AAAA")
     page = client.get("/")
-    token = page.get_data(as_text=True).split('name="csrf-token" content="')[1].split('"')[0]
+    token = csrf_token_in(page.get_data(as_text=True))
     assert client.post("/sign-out", data={"csrf_token": token}).status_code == 303
     assert emulator.api("GET", f"/sessions/{session.id}").json()["status"] == "active"
 
