@@ -276,12 +276,13 @@ LAST_NAME = ProfileField(
     rules=(no_control_characters, at_most(NAME_MAX)),
     attributes={"autocomplete": "family-name"},
 )
+# Optional as declared: `fit_username_to_instance` makes it required, or removes it, per the
+# Clerk instance's setting.
 USERNAME = ProfileField(
     "username",
     "Username",
     filters=(strip, lower),
     rules=(username_rules,),
-    required="Choose a username.",
     description=f"{USERNAME_MIN}–{USERNAME_MAX} characters: letters a–z, digits, _ and -.",
     attributes={"autocomplete": "username", "autocapitalize": "none", "spellcheck": "false"},
 )
@@ -319,6 +320,18 @@ TIMEZONE = ProfileField(
 )
 
 PROFILE_FIELDS = {spec.name: spec for spec in (FIRST_NAME, LAST_NAME, USERNAME, BIO, WEBSITE, LOCATION, TIMEZONE)}
+USERNAME_REQUIRED = "Choose a username."
+
+
+def fit_username_to_instance(form: Any, mode: str) -> None:
+    """Shape a form's username field to the Clerk instance's setting (`clerk.instance`): gone
+    where usernames are off, required where the instance requires one, optional otherwise."""
+    if mode == "off":
+        del form.username
+    elif mode == "required":
+        form.username.validators = [InputRequired(USERNAME_REQUIRED), FollowsRules(USERNAME)]
+        form.username.flags.required = True
+        form.username.flags.optional = False
 
 
 # --- Which values go where ------------------------------------------------------------------------
@@ -331,6 +344,8 @@ def clerk_changes(data: Mapping[str, Any], user: User) -> dict[str, str | None]:
     """
     changes: dict[str, str | None] = {}
     for name in CLERK_OWNED_FIELDS:
+        if name not in data:
+            continue  # not on the form (a username where the instance has none)
         value = data.get(name) or None
         if value != getattr(user, name):
             changes[name] = value

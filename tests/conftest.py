@@ -122,6 +122,9 @@ def base_config(database_url: str, tmp_path: Path, **extra: Any) -> dict[str, An
         "SQLALCHEMY_DATABASE_URI": database_url,
         "CLERK_WEBHOOK_SIGNING_SECRET": WEBHOOK_SECRET,
         "CLERK_JWT_KEY": TEST_JWT_KEY,
+        # Most tests run as an instance that requires usernames; the username modes have their
+        # own tests, which learn the setting from the emulator (CLERK_USERNAMES=None).
+        "CLERK_USERNAMES": "required",
         "WTF_CSRF_ENABLED": True,
     }
     config.update(extra)

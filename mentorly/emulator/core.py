@@ -199,8 +199,15 @@ class Emulator:
         return errors
 
     def _username_errors(self, username: Any, user_id: str | None) -> list[dict[str, Any]]:
+        """Clerk's verdict on a username being set (or cleared), by the instance's setting too."""
         if username is None or username == "":
+            if self.usernames == "required":
+                return [error_item("form_param_missing", "is missing",
+                                   "This instance requires a username.", "username")]
             return []
+        if self.usernames == "off":
+            return [error_item("form_param_unknown", "is unknown",
+                               "Usernames are turned off for this instance.", "username")]
         if not isinstance(username, str):
             return [error_item("form_param_type_invalid", "username must be a string",
                                "Username must be a string.", "username")]

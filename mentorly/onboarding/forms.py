@@ -13,6 +13,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from ..clerk.instance import username_mode
 from ..models import GOALS, INTERESTS, MAX_INTERESTS, User
 from ..profile import (
     BIO,
@@ -25,6 +26,7 @@ from ..profile import (
     WEBSITE,
     app_owned_values,
     clerk_changes,
+    fit_username_to_instance,
 )
 from ..users import is_username_taken
 
@@ -40,6 +42,7 @@ class AboutForm(FlaskForm):
         """`user` is the person onboarding: their own username does not count as taken."""
         self.user = user
         super().__init__(*args, **kwargs)
+        fit_username_to_instance(self, username_mode())
 
     def validate_username(self, field: Any) -> None:
         if is_username_taken(field.data, other_than=self.user):

@@ -16,6 +16,7 @@ from flask_wtf.file import FileField, FileRequired
 from PIL import Image, ImageOps, UnidentifiedImageError
 from wtforms.validators import StopValidation, ValidationError
 
+from ..clerk.instance import username_mode
 from ..models import User
 from ..profile import (
     BIO,
@@ -28,6 +29,7 @@ from ..profile import (
     WEBSITE,
     app_owned_values,
     clerk_changes,
+    fit_username_to_instance,
 )
 from ..users import is_username_taken
 
@@ -130,6 +132,7 @@ class ProfileNamesForm(FlaskForm):
         """`user` is the person editing: their own username does not count as taken."""
         self.user = user
         super().__init__(*args, **kwargs)
+        fit_username_to_instance(self, username_mode())
 
     def validate_username(self, field: Any) -> None:
         if is_username_taken(field.data, other_than=self.user):
