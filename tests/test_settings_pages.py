@@ -163,7 +163,7 @@ def test_header_links_and_sign_out_form(client, member):
     member(client)
     html = client.get(PROFILE).get_data(as_text=True)
     assert '<a href="/dashboard"' in html and '<a href="/dashboard/settings/profile"' in html
-    form = re.search(r'<form class="sign-out" method="post" action="/sign-out">(.*?)</form>', html, re.S)
+    form = re.search(r'<form class="sign-out" method="post" action="/sign-out" data-clerk-sign-out>(.*?)</form>', html, re.S)
     assert form and 'name="csrf_token"' in form.group(1)
     assert "vendor/htmx-2.0.11/htmx.min.js" in html and "//cdn" not in html and "unpkg" not in html
 
