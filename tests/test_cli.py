@@ -6,7 +6,7 @@ import json
 import logging
 from datetime import timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 
 from mentorly.extensions import db
 from mentorly.models import WebhookEvent, utcnow
@@ -171,3 +171,17 @@ def _flatten(diff):
         else:
             yield item
 
+
+
+def test_webhooks_purge_forgets_ended_sessions_older_than_their_tokens(app, runner):
+    from mentorly.ended_sessions import ENDED_SESSION_MEMORY, remember_ended_session
+
+    with app.app_context(), db.engine.begin() as conn:
+        remember_ended_session(conn, "sess_old", "user_a", "revoked", utcnow() - ENDED_SESSION_MEMORY - timedelta(hours=1))
+        remember_ended_session(conn, "sess_recent", "user_a", "ended", utcnow() - timedelta(hours=1))
+    result = runner.invoke(args=["webhooks", "purge"])
+    assert result.exit_code == 0, result.output
+    assert "Forgot 1 ended sessions" in result.output
+    with app.app_context(), db.engine.connect() as conn:
+        left = conn.execute(text("SELECT sid FROM ended_sessions")).scalars().all()
+    assert left == ["sess_recent"]

@@ -28,6 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ..clerk.objects import ClerkObjectError
 from ..database import first_line, is_transient
+from ..ended_sessions import purge_ended_sessions
 from ..extensions import db
 from ..models import WebhookEvent, utcnow
 from ..users import run_with_hand_over
@@ -225,3 +226,5 @@ def purge_command(days) -> None:
             raise click.UsageError(f"WEBHOOK_RETENTION_DAYS must be at least {MIN_RETENTION_DAYS}")
     removed = purge_events(db.engine, days)
     click.echo(f"Purged {removed} webhook deliveries received more than {days} days ago.")
+    forgotten = purge_ended_sessions(db.engine)
+    click.echo(f"Forgot {forgotten} ended sessions older than any of their tokens.")
