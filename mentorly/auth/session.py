@@ -85,11 +85,15 @@ def _signed_in_user(claims: dict[str, Any]) -> User | None:
     return user
 
 
+def _request_token() -> str | None:
+    key = current_app.config["CLERK_PUBLISHABLE_KEY"]
+    return token_from_request(request.cookies, request.headers.get("Authorization"), key)
+
+
 def session_claims(*, allow_expired: bool = False) -> dict[str, Any] | None:
     """The verified claims of this request's session token, or None. With `allow_expired`, a
     genuine token past its `exp` still counts (to end its session at sign-out)."""
-    config = current_app.config
-    token = token_from_request(request.cookies, request.headers.get("Authorization"), config["CLERK_PUBLISHABLE_KEY"])
+    token = _request_token()
     if not token:
         return None
     try:
@@ -111,8 +115,7 @@ def current_user() -> User | None:
     if "auth_state" in g:
         return g.user
     g.user, g.claims, g.auth_state = None, None, "signed-out"
-    config = current_app.config
-    token = token_from_request(request.cookies, request.headers.get("Authorization"), config["CLERK_PUBLISHABLE_KEY"])
+    token = _request_token()
     if token:
         try:
             claims = session_verifier().verify(token)
@@ -128,7 +131,7 @@ def current_user() -> User | None:
             if g.user is not None:
                 g.claims, g.auth_state = claims, "signed-in"
             return g.user
-    if client_uat(request.cookies, config["CLERK_PUBLISHABLE_KEY"]) > 0:
+    if client_uat(request.cookies, current_app.config["CLERK_PUBLISHABLE_KEY"]) > 0:
         g.auth_state = "refresh"
     return None
 
