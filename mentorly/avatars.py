@@ -18,7 +18,8 @@ not by the file's size:
 - A process decodes one avatar at a time (`_decoding`): gunicorn's threads would otherwise each
   hold a decoded image at once. Waiting for the lock is bounded; past it the upload is refused
   as busy (AvatarBusy), to try again shortly.
-- After each decode the freed memory goes back to the system (`_give_memory_back`).
+- Large blocks go back to the system as soon as they are freed
+  (`_return_large_blocks_to_the_system`), not kept by the thread that used them.
 """
 
 from __future__ import annotations
@@ -54,12 +55,9 @@ AVATAR_FORMATS = {
 # Resizing averages whole blocks first (`reduce`), down to this many times the target, and
 # lets Lanczos do the rest: as good as Lanczos alone, much faster from a large image.
 REDUCING_GAP = 2.0
-# Pillow keeps a pixel in at most 4 bytes (RGB as RGBX).
-PIXEL_BYTES = 4
-# Bytes per pixel at the peak of decoding and shrinking a whole image, by its mode: the image,
-# plus a premultiplied copy where there is transparency (a palette may have a transparent entry:
-# it becomes RGBA, then RGBa), or the first, smaller, reduction (a quarter at most).
-FULL_DECODE_BYTES = {"1": 2, "L": 2, "I;16": 3, "I;16B": 3, "P": 8, "PA": 8, "LA": 8, "RGBA": 8}
+# Transparent modes are averaged premultiplied (so that transparent pixels do not bleed their
+# colour into the edges): a second copy of the image, in this mode.
+PREMULTIPLIED = {"RGBA": "RGBa", "LA": "La"}
 
 _TRANSPOSE = {
     2: Image.Transpose.FLIP_LEFT_RIGHT,
@@ -134,7 +132,7 @@ def _check_file(data: bytes) -> None:
     # Opening a WebP allocates its whole canvas, so its size is read from the header first.
     webp_size = _webp_size(data)
     if webp_size is not None:
-        _check_cost(*webp_size, decode_cost_webp(*webp_size))
+        _check_cost(*webp_size, decode_cost_webp(webp_size))
 
 
 def _open(data: bytes) -> Image.Image:
@@ -160,25 +158,25 @@ def _open(data: bytes) -> Image.Image:
 
 def decode_cost(image: Image.Image, data: bytes) -> int:
     """The most bytes decoding and shrinking `image` (opened, not loaded) holds at once."""
-    width, height = image.size
+    size = image.size
     if image.format == "WEBP":
-        return decode_cost_webp(width, height)
+        return decode_cost_webp(size)
     if image.format in ("JPEG", "MPO"):  # MPO: a JPEG with more pictures after the first
         return decode_cost_jpeg(image, data)
-    # PNG and GIF are decoded whole.
-    return width * height * FULL_DECODE_BYTES.get(image.mode, 5)
+    return _shrink_cost(image.mode, size, _fit(size), "transparency" in image.info)
 
 
-def decode_cost_webp(width: int, height: int) -> int:
-    # Pillow decodes WebP through libwebp's animation decoder, which keeps two canvases, and
-    # hands the frame over as bytes before it becomes an image: four copies at the peak.
-    return width * height * PIXEL_BYTES * 4
+def decode_cost_webp(size: tuple[int, int]) -> int:
+    """Pillow decodes WebP through libwebp's animation decoder, which keeps two canvases while
+    the image lives, and hands the frame over as bytes before it becomes an image."""
+    pixels = size[0] * size[1]
+    return _shrink_cost("RGBA", size, _fit(size), True, held=pixels * 4) + pixels * 2 * 4
 
 
 def decode_cost_jpeg(image: Image.Image, data: bytes) -> int:
     width, height = image.size
     scale = _jpeg_scale(width, height)
-    decoded = math.ceil(width / scale) * math.ceil(height / scale) * PIXEL_BYTES
+    decoded = (math.ceil(width / scale), math.ceil(height / scale))
     # A progressive JPEG (or one whose components come in separate scans) is decoded from a
     # buffer of all its DCT coefficients at full size: 128 bytes per 8x8 block per component.
     coefficients = 0
@@ -190,7 +188,51 @@ def decode_cost_jpeg(image: Image.Image, data: bytes) -> int:
             blocks_wide = math.ceil(math.ceil(width * h / h_max) / 8)
             blocks_high = math.ceil(math.ceil(height * v / v_max) / 8)
             coefficients += blocks_wide * blocks_high * 128
-    return decoded + coefficients
+    return _shrink_cost(image.mode, decoded, _fit(image.size), False, held=coefficients)
+
+
+def _shrink_cost(mode: str, size: tuple[int, int], target: tuple[int, int], transparent: bool, held: int = 0) -> int:
+    """The peak of `_decode_small` for an image decoded as `mode` at `size`, step by step: each
+    step holds the image it reads and the one it makes. `held`: what the decoder holds besides."""
+    pixels = size[0] * size[1]
+    decoded = pixels * _mode_bytes(mode)
+    if size == target:
+        return decoded + held
+    working_mode = _working_mode(mode, transparent)
+    working = pixels * _mode_bytes(working_mode)
+    peaks = [decoded + held]
+    if working_mode != mode:  # a palette image becomes RGB(A)
+        peaks.append(decoded + working)
+    if working_mode in PREMULTIPLIED:  # and a copy with its colours premultiplied by alpha
+        peaks.append(working * 2)
+    factor = _reduce_factor(size, target, working_mode)
+    source = (math.ceil(size[0] / factor), math.ceil(size[1] / factor))
+    reduced = source[0] * source[1] * _mode_bytes(working_mode)
+    if factor > 1:
+        peaks.append(working + reduced)
+    # Lanczos resizes across, then down: the intermediate is as wide as the target.
+    peaks.append(reduced + target[0] * source[1] * _mode_bytes(working_mode))
+    return max(peaks)
+
+
+def _mode_bytes(mode: str) -> int:
+    """Bytes Pillow keeps a pixel of `mode` in (RGB in four, as RGBX)."""
+    return 1 if mode in ("1", "L", "P") else 2 if mode.startswith("I;16") else 4
+
+
+def _working_mode(mode: str, transparent: bool) -> str:
+    """The mode an image is resized in (a palette does not average; bilevel neither)."""
+    if mode == "P":
+        return "RGBA" if transparent else "RGB"
+    return {"1": "L", "PA": "RGBA"}.get(mode, mode)
+
+
+def _reduce_factor(size: tuple[int, int], target: tuple[int, int], mode: str) -> int:
+    """How many times smaller `reduce` makes an image first (block averages, cheap), leaving
+    Lanczos at least REDUCING_GAP times the target to work from."""
+    if mode.startswith("I;16"):  # `reduce` has no 16-bit modes
+        return 1
+    return max(1, min(size[0] // int(target[0] * REDUCING_GAP), size[1] // int(target[1] * REDUCING_GAP)))
 
 
 def _check_cost(width: int, height: int, cost: int) -> None:
@@ -246,7 +288,7 @@ def _webp_size(data: bytes) -> tuple[int, int] | None:
     raise ValueError(DAMAGED)  # Pillow would not know its size before allocating it either
 
 
-# --- One decode at a time --------------------------------------------------------------------------
+# --- One decode at a time, and the memory given back ---------------------------------------------
 
 _decode_lock = threading.Lock()
 
@@ -258,30 +300,31 @@ def _decoding() -> Iterator[None]:
     try:
         yield
     finally:
-        _give_memory_back()
         _decode_lock.release()
 
 
-def _load_malloc_trim() -> Any:
-    try:
-        return ctypes.CDLL(None).malloc_trim
-    except (OSError, AttributeError):  # not glibc: nothing to do
-        return None
+def _return_large_blocks_to_the_system() -> None:
+    """Have glibc map every allocation of 4 MB or more on its own, and unmap it when freed.
 
-
-_malloc_trim = _load_malloc_trim()
-
-
-def _give_memory_back() -> None:
-    """Return the memory a decode freed to the system (glibc).
-
-    glibc keeps freed memory in the arena of the thread that freed it, for that thread to reuse;
-    a large image decoded once on each of a worker's threads would leave the worker holding
-    several images' worth for good. `malloc_trim(0)` releases the free pages of every arena.
-    It costs a few milliseconds, once per avatar.
+    By default glibc raises that threshold as large blocks are freed (up to 32 MB), and serves
+    Pillow's image blocks (16 MB each) from the arena of the thread that asked; what is freed at
+    the top of a thread's arena stays with the process. Measured under gunicorn: each worker kept
+    30-40 MB after the avatars it decoded, and more while another thread decoded. `malloc_trim`
+    after each decode does not help (it leaves the tops of threads' arenas alone). A fixed
+    threshold does: the worker is back within a megabyte of where it started, and its peak is
+    what `decode_cost` priced. Setting it also stops the dynamic adjustment, which is the point;
+    what it costs is a system call per large allocation, negligible beside filling 4 MB. This
+    applies to the whole process (mallopt has no other scope); other platforms need nothing.
     """
-    if _malloc_trim is not None:
-        _malloc_trim(0)
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return
+    M_MMAP_THRESHOLD = -3
+    mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024)
+
+
+_return_large_blocks_to_the_system()
 
 
 # --- Decoding and re-encoding ------------------------------------------------------------------
@@ -311,21 +354,20 @@ def _decode_small(original: Image.Image) -> Image.Image:
         image = new
 
     if image.size != target:
-        if image.mode == "P":  # a palette image resizes poorly
-            replace(image.convert("RGBA" if "transparency" in info else "RGB"))
-            info.pop("transparency", None)
-        elif image.mode in ("1", "PA"):
-            replace(image.convert("L" if image.mode == "1" else "RGBA"))
-        alpha_mode = image.mode
-        premultiplied = {"RGBA": "RGBa", "LA": "La"}.get(alpha_mode)
-        if premultiplied:  # so that transparent pixels do not bleed their colour into the average
+        working_mode = _working_mode(image.mode, "transparency" in info)
+        if working_mode != image.mode:
+            replace(image.convert(working_mode))
+            if working_mode == "RGBA":
+                info.pop("transparency", None)  # now in the alpha channel
+        premultiplied = PREMULTIPLIED.get(working_mode)
+        if premultiplied:
             replace(image.convert(premultiplied))
-        factor = min(image.width // int(target[0] * REDUCING_GAP), image.height // int(target[1] * REDUCING_GAP))
-        if factor > 1 and not image.mode.startswith("I;16"):  # `reduce` has no 16-bit modes
+        factor = _reduce_factor(image.size, target, working_mode)
+        if factor > 1:
             replace(image.reduce(factor))
         replace(image.resize(target, Image.Resampling.LANCZOS))
         if premultiplied:
-            replace(image.convert(alpha_mode))
+            replace(image.convert(working_mode))
     method = _TRANSPOSE.get(orientation) if isinstance(orientation, int) else None
     if method is not None:
         replace(image.transpose(method))
