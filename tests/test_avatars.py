@@ -259,7 +259,8 @@ MEMORY_PROBE = textwrap.dedent(
         open("/proc/self/clear_refs", "w").write("5")  # the peak, from here
         before = status("VmRSS")
         prepared = avatars.prepare_avatar(data)
-        result["cases"][name] = {"cost": cost, "held": status("VmHWM") - before, "size": [prepared.width, prepared.height]}
+        held = status("VmHWM") - before
+        result["cases"][name] = {"cost": cost, "held": held, "size": [prepared.width, prepared.height]}
     list(pool.map(avatars.prepare_avatar, [cases["png-rgba"]] * 8))
     result["after"] = status("VmRSS")
     print(json.dumps(result))
