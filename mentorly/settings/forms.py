@@ -6,16 +6,13 @@ and `update_user_profile` use too; this module only composes them into the secti
 
 from __future__ import annotations
 
-import io
-import warnings
-from dataclasses import dataclass
 from typing import Any
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from PIL import Image, ImageOps, UnidentifiedImageError
 from wtforms.validators import StopValidation, ValidationError
 
+from ..avatars import AVATAR_MAX_BYTES, AvatarBusy, PreparedAvatar, prepare_avatar
 from ..clerk.instance import username_mode
 from ..models import User
 from ..profile import (
@@ -33,80 +30,8 @@ from ..profile import (
 )
 from ..users import is_username_taken
 
-AVATAR_MAX_BYTES = 10 * 1024 * 1024
-AVATAR_MAX_SIDE = 1024
-# Decoding is refused above this many pixels (a small file can claim a huge canvas).
-AVATAR_MAX_PIXELS = 50_000_000
-TOO_MANY_PIXELS = "The image has too many pixels; use one under 50 megapixels."
 
-
-# --- Avatars ------------------------------------------------------------------------------------
-
-AVATAR_FORMATS = {
-    "PNG": ("image/png", "png"),
-    "JPEG": ("image/jpeg", "jpg"),
-    "GIF": ("image/gif", "gif"),
-    "WEBP": ("image/webp", "webp"),
-}
-
-
-@dataclass(frozen=True)
-class PreparedAvatar:
-    data: bytes
-    filename: str
-    content_type: str
-    width: int
-    height: int
-
-
-def prepare_avatar(data: bytes) -> PreparedAvatar:
-    """Check an upload by its content and re-encode it: metadata gone, at most 1024 px a side.
-
-    Raises ValueError with a message for people. Animated GIF and WebP keep their first frame.
-    """
-    if len(data) > AVATAR_MAX_BYTES:
-        raise ValueError("The image must be 10 MB or smaller.")
-    if not data:
-        raise ValueError("The file is empty.")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data), formats=list(AVATAR_FORMATS)) as original:
-                image_format = original.format
-                if original.width * original.height > AVATAR_MAX_PIXELS:
-                    raise ValueError(TOO_MANY_PIXELS)
-                original.seek(0)
-                original.load()
-                image = ImageOps.exif_transpose(original)
-    except UnidentifiedImageError:
-        raise ValueError("Upload a PNG, JPEG, GIF or WebP image.") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ValueError(TOO_MANY_PIXELS) from None
-    except (OSError, SyntaxError, EOFError):
-        raise ValueError("The image could not be read; it may be damaged.") from None
-
-    content_type, extension = AVATAR_FORMATS[image_format]
-    if image.mode == "P" and max(image.size) > AVATAR_MAX_SIDE:
-        image = image.convert("RGBA")  # palette images resize poorly
-    image.thumbnail((AVATAR_MAX_SIDE, AVATAR_MAX_SIDE), Image.Resampling.LANCZOS)
-
-    # Keep only what draws the picture: EXIF (GPS, camera), XMP and text chunks are dropped.
-    kept = {key: image.info[key] for key in ("transparency", "icc_profile") if key in image.info}
-    image.info = {}
-    options: dict[str, Any] = {}
-    if "icc_profile" in kept:
-        options["icc_profile"] = kept["icc_profile"]
-    if "transparency" in kept and image.mode in ("P", "L", "RGB"):
-        options["transparency"] = kept["transparency"]
-    if image_format == "JPEG":
-        if image.mode not in ("RGB", "L", "CMYK"):
-            image = image.convert("RGB")
-        options.update(quality=90, optimize=True)
-    elif image_format == "WEBP":
-        options.update(quality=90)
-    output = io.BytesIO()
-    image.save(output, image_format, **options)
-    return PreparedAvatar(output.getvalue(), f"avatar.{extension}", content_type, image.width, image.height)
+# --- Avatars (the images themselves: mentorly/avatars.py) ------------------------------------
 
 
 def avatar_rules(form: "AvatarForm", field: Any) -> None:
@@ -115,6 +40,9 @@ def avatar_rules(form: "AvatarForm", field: Any) -> None:
     try:
         form.prepared = prepare_avatar(data)
     except ValueError as exc:
+        raise StopValidation(str(exc)) from None
+    except AvatarBusy as exc:
+        form.busy = True
         raise StopValidation(str(exc)) from None
 
 
@@ -168,6 +96,7 @@ class AvatarForm(FlaskForm):
         render_kw={"accept": "image/png,image/jpeg,image/gif,image/webp"},
     )
     prepared: PreparedAvatar | None = None
+    busy = False  # refused unread: other avatars were being processed (try again shortly)
 
 
 class RemoveAvatarForm(FlaskForm):

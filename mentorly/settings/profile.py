@@ -74,6 +74,8 @@ def _save_profile(user: User) -> Response:
 def _upload_avatar(user: User) -> Response:
     form = AvatarForm()
     if not form.validate_on_submit():
+        if form.busy:  # the message is at the field; the same upload succeeds in a moment
+            return _render(avatar_form=form, status=503, headers={"Retry-After": "5"})
         return _render(avatar_form=form, status=422)
     image = form.prepared
     try:
