@@ -30,6 +30,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/pages.py
 	$(BIN)/python bench/backfill.py
 	$(BIN)/python bench/soak.py
+	$(BIN)/python bench/avatars.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis test-artifacts
