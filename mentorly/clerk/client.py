@@ -20,6 +20,9 @@ log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = (3.05, 10)
 SESSIONS_PAGE = 500  # Clerk's largest page for GET /sessions (its default is 10)
+# A 403 with one of these codes refuses the key itself (a 401 always does); any other 403 is a
+# refusal of the one request, shown to the person like any other.
+KEY_REFUSED_CODES = {"authentication_invalid", "authorization_invalid"}
 
 
 class ClerkError(Exception):
@@ -124,19 +127,20 @@ class ClerkClient:
                 continue
             if response.status_code >= 500:
                 raise ClerkUnavailable(f"Clerk had a problem (HTTP {response.status_code}). Please try again later.")
-            if response.status_code in (401, 403):
-                self._key_refused(response)
             if response.status_code >= 400:
-                raise self._api_error(response)
+                error = self._api_error(response)
+                if response.status_code == 401 or (response.status_code == 403 and KEY_REFUSED_CODES & set(error.codes)):
+                    self._key_refused(response.status_code, error)
+                raise error
             self.key_refused = False
             return response.json() if response.content else None
 
-    def _key_refused(self, response: requests.Response) -> None:
+    def _key_refused(self, status: int, error: ClerkAPIError) -> None:
         if not self.key_refused:  # once, not on every request that follows
             log.error(
                 "Clerk refused CLERK_SECRET_KEY (HTTP %s: %s): check the key in the Clerk dashboard "
                 "(API Keys) and the instance CLERK_API_URL points at",
-                response.status_code, self._api_error(response),
+                status, error,
             )
         self.key_refused = True
         raise ClerkUnauthorized("Mentorly cannot reach its sign-in service right now. Please try again later.")
