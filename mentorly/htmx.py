@@ -21,12 +21,14 @@ TRIGGER_HEADER = "HX-Trigger"
 
 # htmx's settings, rendered into `<meta name="htmx-config">` by the layout.
 HTMX_CONFIG = {
-    # 422 is a form with its errors at the fields, 503 a form saying Clerk could not be reached:
-    # both are swapped like a success. Other errors are not swapped (app.js shows a toast).
+    # 422 is a form with its errors at the fields, 403 a form asking the person to confirm it's
+    # them first, 503 a form saying Clerk could not be reached: each is swapped like a success.
+    # Other errors are not swapped (app.js shows a toast).
     "responseHandling": [
         {"code": "204", "swap": False},
         {"code": "[23]..", "swap": True},
         {"code": "422", "swap": True},
+        {"code": "403", "swap": True},
         {"code": "503", "swap": True},
         {"code": "[45]..", "swap": False, "error": True},
         {"code": "...", "swap": False},

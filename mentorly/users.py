@@ -105,10 +105,14 @@ def _tombstone_statement(dialect: str):
         email_verified=False,
         external_accounts=[],
         interests=[],
-        deleted_at=func.coalesce(users.c.deleted_at, stmt.excluded.deleted_at),
+        deleted_at=stmt.excluded.deleted_at,
         updated_at=stmt.excluded.updated_at,
     )
-    return stmt.on_conflict_do_update(index_elements=[users.c.clerk_id], set_=cleared)
+    # A tombstone is left as it is: the `user.deleted` webhook that follows an account deletion
+    # (or a repeated one) changes nothing, not even the dates.
+    return stmt.on_conflict_do_update(
+        index_elements=[users.c.clerk_id], set_=cleared, where=users.c.deleted_at.is_(None)
+    )
 
 
 @cache
@@ -187,7 +191,8 @@ def upsert_clerk_user(conn: Connection, user: ClerkUser, *, hand_over: bool = Fa
 
 
 def tombstone_user(conn: Connection, clerk_id: str) -> None:
-    """Mark the user deleted (creating the tombstone if the row never arrived)."""
+    """Mark the user deleted (creating the tombstone if the row never arrived); a row that is
+    a tombstone already is left untouched."""
     now = utcnow()
     conn.execute(
         _tombstone_statement(conn.dialect.name),

@@ -72,10 +72,11 @@ def signed_in_cookies(url: str, session: Any) -> list[dict[str, Any]]:
 
 
 class LiveServer:
-    """The app served over real HTTP from a thread (werkzeug, threaded) on a free port."""
+    """The app served over real HTTP from a thread (werkzeug, threaded) on a free port (or on
+    `port`, when something, such as an emulator's return address, has to know it first)."""
 
-    def __init__(self, app: Any) -> None:
-        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+    def __init__(self, app: Any, port: int = 0) -> None:
+        self.server = make_server("127.0.0.1", port, app, threaded=True)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property

@@ -240,7 +240,8 @@ class EmulatorProcess:
 
     def create_session(self, user_id: str, **options: Any) -> EmulatorSession:
         """A signed-in session (sends `session.created`) and a token for it. Options: user_agent,
-        ip_address, city, country, lifetime (seconds), azp, task (a pending session)."""
+        ip_address, city, country, lifetime (seconds), azp, task (a pending session),
+        factor_verification_age ({"first_factor": minutes ago})."""
         data = self.control("POST", "/sessions", {"user_id": user_id, **options})
         return EmulatorSession(session=data["session"], token=data["token"])
 
@@ -260,6 +261,11 @@ class EmulatorProcess:
         if header is not None:
             body["header"] = header
         return self.control("POST", f"/sessions/{session_id}/tokens", body)["token"]
+
+    def set_verification_age(self, session_id: str, **minutes: int | None) -> list[int]:
+        """Make the session's factors look verified that many minutes ago (`first_factor=15`,
+        `second_factor=None` for never); returns the `fva` its tokens carry from now on."""
+        return self.control("POST", f"/sessions/{session_id}/verification", minutes)["factor_verification_age"]
 
     def end_session(self, session_id: str, status: str = "ended") -> dict[str, Any]:
         return self.control("POST", f"/sessions/{session_id}/end", {"status": status})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import current_app, flash, redirect, render_template, request, url_for
+from flask import Response, current_app, flash, redirect, render_template, request, url_for
 
 from ..clerk.client import ClerkError, clerk_client
 from ..clerk.sessions import cookie_suffix, frontend_api_url
@@ -45,7 +45,11 @@ def sign_out():
         with db.engine.begin() as conn:
             remember_ended_session(conn, claims["sid"], claims["sub"], "ended")
     flash("You have signed out.", "success")
-    response = redirect(url_for("main.landing"), code=303)
+    return forget_session_token(redirect(url_for("main.landing"), code=303))
+
+
+def forget_session_token(response: Response) -> Response:
+    """Clear the session token cookies (`__client_uat` is Clerk's, and left to ClerkJS)."""
     suffix = cookie_suffix(current_app.config["CLERK_PUBLISHABLE_KEY"])
     for name in ("__session", f"__session_{suffix}"):
         response.delete_cookie(name)

@@ -1,4 +1,5 @@
-"""`flask users ...`: look at the users table from a shell (what a database browser was used for).
+"""`flask users ...`: look at the users table from a shell (what a database browser was used for),
+and answer a person's request for their data or for deletion.
 
 These commands print personal data (emails) to the operator's terminal on request; they never
 log it.
@@ -13,6 +14,9 @@ import click
 from flask.cli import with_appcontext
 from sqlalchemy import func, or_, select
 
+from ..account_lifecycle import AccountNotDeleted, account_export, delete_account, export_json
+from ..clerk.client import ClerkError, ClerkNotFound, clerk_client
+from ..clerk.sessions import is_user_id
 from ..extensions import db
 from ..models import NotificationSettings, User, WebhookEvent
 
@@ -32,7 +36,7 @@ def _text(value) -> str:
 
 @click.group("users")
 def users_cli() -> None:
-    """Users kept from Clerk: list and show."""
+    """Users kept from Clerk: list, show, export and delete."""
 
 
 @users_cli.command("list")
@@ -122,3 +126,59 @@ def show_command(clerk_id, as_json) -> None:
     for delivery in deliveries:
         reason = f" ({delivery.error})" if delivery.error else ""
         click.echo(f"  {_text(delivery.received_at)}  {delivery.type:<16} {delivery.status:<8} {delivery.svix_id}{reason}")
+
+
+@users_cli.command("export")
+@click.argument("clerk_id")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True, allow_dash=True), default="-",
+              show_default=True, help="Where to write the JSON (- for standard output).")
+@with_appcontext
+def export_command(clerk_id, output) -> None:
+    """Everything Mentorly holds about one person, as the JSON file they can download."""
+    export = account_export(clerk_id)
+    if export is None:
+        raise click.ClickException(f"no user {clerk_id}")
+    data = export_json(export)
+    if output == "-":
+        click.echo(data.decode("utf-8"), nl=False)
+        return
+    with click.open_file(output, "wb", atomic=True) as handle:
+        handle.write(data)
+    click.echo(f"wrote {output}", err=True)
+
+
+@users_cli.command("delete")
+@click.argument("clerk_id")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@with_appcontext
+def delete_command(clerk_id, yes) -> None:
+    """Delete a person's account at Clerk (ending every session), then here (a tombstone).
+
+    The same deletion as Settings → Security. If Clerk cannot be reached or refuses, nothing is
+    deleted and the command exits 1.
+    """
+    if not is_user_id(clerk_id):
+        raise click.ClickException(f"{clerk_id!r} is not a Clerk user id (user_...)")
+    with db.engine.connect() as conn:
+        row = conn.execute(select(users.c.deleted_at).where(users.c.clerk_id == clerk_id)).first()
+    if row is None:
+        # Not here: only a user Clerk has is worth a tombstone (not a mistyped id).
+        try:
+            clerk_client().get_user(clerk_id)
+        except ClerkNotFound:
+            raise click.ClickException(f"no user {clerk_id}, here or at Clerk") from None
+        except ClerkError as exc:
+            raise click.ClickException(f"nothing was deleted: {exc}") from None
+        click.echo(f"{clerk_id} is not stored here, but Clerk has it.")
+    elif row.deleted_at is not None:
+        click.echo(f"{clerk_id} is deleted here already; asking Clerk to make sure.")
+    if not yes:
+        click.confirm(f"Delete {clerk_id} at Clerk and here? This cannot be undone", abort=True)
+    try:
+        deleted_now = delete_account(clerk_id)
+    except AccountNotDeleted as exc:
+        raise click.ClickException(f"nothing was deleted: {exc.reason}") from None
+    if deleted_now:
+        click.echo(f"deleted {clerk_id} at Clerk; the row here is a tombstone")
+    else:
+        click.echo(f"Clerk had no user {clerk_id} (deleted already); the row here is a tombstone")

@@ -10,6 +10,7 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify, request
 from PIL import Image, UnidentifiedImageError
 
+from . import objects
 from .core import MAX_IMAGE_BYTES, Emulator
 from .errors import ClerkAPIError, clerk_error, error_item
 
@@ -252,17 +253,17 @@ def list_sessions():
     if status:
         sessions = [s for s in sessions if s["status"] == status]
     sessions.sort(key=lambda s: (s["created_at"], emu.store.seq(s["id"])), reverse=True)
-    return jsonify(sessions[offset:offset + limit])
+    return jsonify([objects.render_session(s) for s in sessions[offset:offset + limit]])
 
 
 @bp.get("/sessions/<session_id>")
 def get_session(session_id: str):
-    return jsonify(emulator().session(session_id))
+    return jsonify(objects.render_session(emulator().session(session_id)))
 
 
 @bp.post("/sessions/<session_id>/revoke")
 def revoke_session(session_id: str):
-    return jsonify(emulator().end_session(session_id, "revoked", http_context()))
+    return jsonify(objects.render_session(emulator().end_session(session_id, "revoked", http_context())))
 
 
 @bp.get("/jwks")

@@ -14,8 +14,11 @@ Users and sessions made here are real emulator objects: they send the webhooks C
     POST   /__emulator/users/bulk              {count, prefix, domain} -> 201 {created, first_id, last_id,
                                                 total_count, seconds} (no webhooks)
     POST   /__emulator/sessions                {user_id, user_agent, ip_address, city, country, lifetime, azp,
-                                                task: setup-mfa|reset-password|choose-organization (pending)}
+                                                task: setup-mfa|reset-password|choose-organization (pending),
+                                                factor_verification_age: {first_factor, second_factor}}
                                                -> 201 {session, token} (sends session.created)
+    POST   /__emulator/sessions/<id>/verification  {first_factor: minutes ago | null (never), second_factor: ...}
+                                               -> {session, factor_verification_age} (what tokens carry as fva)
     POST   /__emulator/sessions/<id>/tokens    {lifetime | iat, nbf, exp, azp, claims: {...}, header: {...}}
                                                -> {token, jwt}
     POST   /__emulator/sessions/<id>/end       {status: ended|revoked|removed} -> Session (sends session.<status>)
@@ -108,9 +111,34 @@ def create_session():
         ip_address=str(data.get("ip_address") or request.remote_addr or "127.0.0.1"),
         city=data.get("city"), country=data.get("country"), task=session_task(data.get("task")),
         http=http_context())
+    if data.get("factor_verification_age") is not None:
+        session = emu.set_factor_verification_age(session["id"], factor_ages(data["factor_verification_age"]))
     lifetime = number(data, "lifetime")
     token = emu.mint_token(session, lifetime=None if lifetime is None else int(lifetime), azp=data.get("azp"))
-    return jsonify(session=session, token=token), 201
+    return jsonify(session=objects.render_session(session), token=token), 201
+
+
+def factor_ages(value: Any) -> dict[str, int | None]:
+    """`{first_factor, second_factor}`: minutes since each was verified, or null for never."""
+    if not isinstance(value, dict) or not value or set(value) - {"first_factor", "second_factor"}:
+        raise clerk_error(422, "form_param_value_invalid", "is invalid",
+                          "factor_verification_age must be an object with first_factor and/or second_factor.",
+                          "factor_verification_age")
+    for factor, minutes in value.items():
+        if minutes is not None and (isinstance(minutes, bool) or not isinstance(minutes, int) or minutes < 0):
+            raise clerk_error(422, "form_param_value_invalid", "is invalid",
+                              f"{factor} must be a number of minutes (0 or more) or null.", factor)
+    return value
+
+
+@bp.post("/sessions/<session_id>/verification")
+def factor_verification(session_id: str):
+    """Set how long ago the session's factors were verified, as if the person had signed in (or
+    confirmed it was them) that many minutes ago; its tokens' `fva` follows."""
+    emu = emulator()
+    session = emu.set_factor_verification_age(session_id, factor_ages(body()))
+    return jsonify(session=objects.render_session(session),
+                   factor_verification_age=objects.factor_verification_age(session))
 
 
 @bp.post("/sessions/<session_id>/tokens")
@@ -131,7 +159,7 @@ def mint_token(session_id: str):
         user_id=session["user_id"], session_id=session["id"], issuer=emu.config.public_url,
         azp=data.get("azp", emu.config.app_origin),
         lifetime=emu.token_lifetime if lifetime is None else int(lifetime),
-        now=now if isinstance(now, int) else None, overrides={"sts": session["status"], **overrides},
+        now=now if isinstance(now, int) else None, overrides={**emu.session_claims(session), **overrides},
         header=dict(data.get("header") or {}))
     return jsonify(token=token, jwt=token)
 
@@ -142,7 +170,7 @@ def end_session(session_id: str):
     if status not in ("ended", "revoked", "removed"):
         raise clerk_error(422, "form_param_value_invalid", "is invalid", "status must be ended, revoked or removed.",
                           "status")
-    return jsonify(emulator().end_session(session_id, status, http_context()))
+    return jsonify(objects.render_session(emulator().end_session(session_id, status, http_context())))
 
 
 @bp.get("/webhooks")

@@ -116,7 +116,7 @@ class Emulator:
     def session_payload(self, session: dict[str, Any]) -> dict[str, Any]:
         """A Session with its User embedded, as current `session.*` webhooks carry it (their
         schema has no `tasks`, which only the Backend API's Session shows)."""
-        payload = copy.deepcopy(session)
+        payload = copy.deepcopy(objects.render_session(session))
         payload.pop("tasks", None)
         user = self.store.users.get(session["user_id"])
         if user is not None:
@@ -464,7 +464,8 @@ class Emulator:
             client = self.store.clients.get(client_id or "") or self.new_client()
             session = objects.new_session(user_id, client["id"], user_agent=user_agent, ip_address=ip_address,
                                           city=city or self.config.city, country=country or self.config.country,
-                                          task=task or self.session_task)
+                                          task=task or self.session_task,
+                                          second_factor=bool(user.get("two_factor_enabled")))
             self.store.put_session(session)
             client = dict(client, session_ids=[*client["session_ids"], session["id"]],
                           last_active_session_id=session["id"], updated_at=session["created_at"])
@@ -498,6 +499,29 @@ class Emulator:
         self.webhooks.send(f"session.{status}", self.session_payload(session), http)
         return session
 
+    def reverify_first_factor(self, session_id: str) -> dict[str, Any]:
+        """The person confirmed it is them ("verify it's you"): the session's first factor is
+        verified now, so its next tokens carry `fva[0] = 0`."""
+        with self.store.lock:
+            session = self.session(session_id)
+            if session["status"] not in LIVE_SESSION_STATUSES:
+                raise clerk_error(401, "authentication_invalid", "Session is not active",
+                                  f"The session is {session['status']}; sign in again.")
+            session = dict(session, _first_factor_verified_at=now_ms(), updated_at=now_ms())
+            self.store.put_session(session)
+        return session
+
+    def set_factor_verification_age(self, session_id: str, ages: dict[str, int | None]) -> dict[str, Any]:
+        """Make the session's factors look verified `ages[factor]` minutes ago (None: never);
+        `factor` is `first_factor` or `second_factor`. For tests of a stale verification."""
+        with self.store.lock:
+            session = dict(self.session(session_id))
+            at = now_ms()
+            for factor, minutes in ages.items():
+                session[f"_{factor}_verified_at"] = None if minutes is None else at - int(minutes) * 60_000
+            self.store.put_session(session)
+        return session
+
     def touch_session(self, session: dict[str, Any]) -> dict[str, Any]:
         session = dict(session, last_active_at=now_ms(), updated_at=now_ms())
         self.store.put_session(session)
@@ -517,11 +541,17 @@ class Emulator:
 
     def mint_token(self, session: dict[str, Any], *, lifetime: int | None = None, azp: str | None = None,
                    overrides: dict[str, Any] | None = None) -> str:
-        # `sts` says whether the session is active or still has a task (pending).
+        # `sts` says whether the session is active or still has a task (pending); `fva` how
+        # long ago its factors were verified.
         return self.key.session_token(
             user_id=session["user_id"], session_id=session["id"], issuer=self.config.public_url,
             azp=azp or self.config.app_origin, lifetime=self.token_lifetime if lifetime is None else lifetime,
-            overrides={"sts": session["status"], **(overrides or {})})
+            overrides={**self.session_claims(session), **(overrides or {})})
+
+    @staticmethod
+    def session_claims(session: dict[str, Any]) -> dict[str, Any]:
+        """The claims a token takes from its session's state."""
+        return {"sts": session["status"], "fva": objects.factor_verification_age(session)}
 
     # --- control ------------------------------------------------------------------------------
 

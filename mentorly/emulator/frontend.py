@@ -277,6 +277,51 @@ def change_user():
     return redirect("/user?" + urlencode(query), code=303)
 
 
+# --- "Verify it's you" (Clerk's user verification, for sensitive actions) ----------------------
+
+# The emulator sends no email: its one-time code is always this one (Clerk's own test code).
+VERIFICATION_CODE = "424242"
+
+
+def render_verify(status: int = 200, error: str | None = None):
+    emu = emulator()
+    session = current_session()
+    redirect_url = request.values.get("redirect_url") or ""
+    user = None
+    if session is not None and session["status"] == "active":
+        user = emu.store.users[session["user_id"]]
+    page = render_template(
+        "emulator/verify.html", user=user_summary(user) if user else None, redirect_url=redirect_url,
+        back=safe_redirect(redirect_url), error=error, code=VERIFICATION_CODE)
+    return page, status
+
+
+@bp.get("/verify")
+def verify_page():
+    return render_verify()
+
+
+@bp.post("/verify")
+def verify():
+    """Re-verify the first factor of this browser's signed-in session, then go back.
+
+    Like Clerk's reverification: only an active session can be verified (401 otherwise), a
+    wrong code is refused (422, `form_code_incorrect`), and the session's next tokens carry
+    `fva[0] = 0`. The new token is written at once, so the page it returns to is verified.
+    """
+    same_origin_post()
+    emu = emulator()
+    session = current_session()
+    if session is None or session["status"] != "active":
+        return render_verify(401, "You are not signed in, so there is nothing to verify. Sign in first.")
+    if request.form.get("code", "").strip() != VERIFICATION_CODE:
+        return render_verify(422, "Incorrect code")
+    session = emu.reverify_first_factor(session["id"])
+    response = redirect(safe_redirect(request.form.get("redirect_url")), code=303)
+    set_signed_in_cookies(response, session["client_id"], emu.mint_token(session))
+    return response
+
+
 # --- ClerkJS stand-in and its endpoints -------------------------------------------------------
 
 
@@ -307,7 +352,9 @@ def client_payload(client_id: str | None) -> dict[str, Any]:
         response = {
             "object": "client",
             "id": client["id"],
-            "sessions": [dict(emu.session_payload(session), tasks=session.get("tasks", []))] if session else [],
+            "sessions": [dict(emu.session_payload(session), tasks=session.get("tasks", []),
+                              factor_verification_age=objects.factor_verification_age(session))]
+            if session else [],
             "last_active_session_id": session["id"] if session else None,
             "updated_at": client["updated_at"],
             "created_at": client["created_at"],
@@ -362,7 +409,7 @@ def end_client_session(session_id: str):
     emu = emulator()
     session = owned_active_session(session_id)
     ended = emu.end_session(session["id"], "ended", http_context())
-    response = jsonify(response=ended, client=None)
+    response = jsonify(response=objects.render_session(ended), client=None)
     set_signed_out_cookies(response)
     return response
 

@@ -213,7 +213,9 @@ def parse_user_agent(user_agent: str) -> dict[str, Any]:
 
 def new_session(user_id: str, client_id: str, *, user_agent: str = "", ip_address: str = "127.0.0.1",
                 city: str = "Localhost", country: str = "ZZ", at: int | None = None,
-                task: str | None = None) -> dict[str, Any]:
+                task: str | None = None, second_factor: bool = False) -> dict[str, Any]:
+    """A signed-in session: its first factor (and, for a user with two-factor on, its second)
+    verified as it starts."""
     at = at or now_ms()
     return {
         "object": "session",
@@ -237,7 +239,28 @@ def new_session(user_id: str, client_id: str, *, user_agent: str = "", ip_addres
         "abandon_at": at + SESSION_ABANDON_MS,
         "updated_at": at,
         "created_at": at,
+        # When each factor was last verified (signing in, or Clerk's "verify it's you"), in
+        # milliseconds or None; tokens carry their ages as `fva`. Never shown by the API.
+        "_first_factor_verified_at": at,
+        "_second_factor_verified_at": at if second_factor else None,
     }
+
+
+def render_session(session: dict[str, Any]) -> dict[str, Any]:
+    """The Session as the Backend API and webhooks show it (no keys private to the emulator)."""
+    return {key: value for key, value in session.items() if not key.startswith("_")}
+
+
+def factor_verification_age(session: dict[str, Any], at: int | None = None) -> list[int]:
+    """Clerk's `fva`: whole minutes since the first and the second factor were last verified
+    in this session, -1 for a factor never verified in it."""
+    at = now_ms() if at is None else at
+
+    def minutes(verified_at: Any) -> int:
+        return -1 if verified_at is None else max(0, (at - int(verified_at)) // 60_000)
+
+    first = session.get("_first_factor_verified_at", session["created_at"])
+    return [minutes(first), minutes(session.get("_second_factor_verified_at"))]
 
 
 def username_errors(username: str) -> list[tuple[str, str]]:

@@ -1,4 +1,5 @@
-"""The Security section: the sign-in facts Clerk keeps, and the user's active sessions.
+"""The Security section: the sign-in facts Clerk keeps, the user's active sessions, a copy of
+their data, and deleting the account.
 
 Email, verification, password and two-factor come from the user's row (every webhook and sync
 keeps them). Sessions are read from Clerk on each view, since they change with every sign-in
@@ -9,6 +10,14 @@ Revoking: the posted `session_id` must be one of the signed-in user's own active
 Clerk for that list, so another person's session, an ended one and a made-up id are refused
 alike (422, without telling whether such a session exists), and the session making the request is
 refused too: signing out is how that one ends.
+
+Your data: a plain link downloads the export (`mentorly.account_lifecycle`), never cached.
+
+Deleting the account: the person types DELETE (anything else is a 422 at that field), and the
+session token must show a first-factor verification less than 10 minutes old (`fva`); if not,
+the section comes back (403) asking them to confirm it's them through ClerkJS, then to submit
+again. Clerk deletes first; then the row becomes a tombstone, the session cookie is cleared and
+the person lands on the home page. A replayed form finds no signed-in user and changes nothing.
 """
 
 from __future__ import annotations
@@ -19,17 +28,20 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Response, current_app, g, request
+from flask import Response, abort, current_app, flash, g, make_response, redirect, request, url_for
 from flask_wtf import FlaskForm
-from wtforms import HiddenField
-from wtforms.validators import InputRequired, Length
+from wtforms import HiddenField, StringField
+from wtforms.validators import InputRequired, Length, ValidationError
 
+from ..account_lifecycle import AccountNotDeleted, account_export, delete_account, export_filename, export_json
+from ..auth.routes import forget_session_token
 from ..auth.session import onboarded_required
 from ..clerk.client import ClerkAPIError, ClerkUnavailable, clerk_client
+from ..clerk.reverification import SENSITIVE_ACTION_MINUTES, verified_recently
 from ..clerk.sessions import frontend_api_url
 from ..ended_sessions import remember_ended_session
 from ..extensions import db
-from ..htmx import is_fragment_request, toast
+from ..htmx import is_fragment_request, is_htmx, toast
 from . import bp
 from .sections import render_section, section_saved
 
@@ -162,6 +174,23 @@ class RevokeSessionForm(FlaskForm):
     )
 
 
+CONFIRMATION_WORD = "DELETE"
+CONFIRMATION_MESSAGE = f"Type {CONFIRMATION_WORD}, in capital letters, to confirm."
+
+
+def _is_confirmation_word(form: FlaskForm, field: StringField) -> None:
+    if field.data != CONFIRMATION_WORD:
+        raise ValidationError(CONFIRMATION_MESSAGE)
+
+
+class DeleteAccountForm(FlaskForm):
+    confirmation = StringField(
+        f"To confirm, type {CONFIRMATION_WORD}",
+        [InputRequired(CONFIRMATION_MESSAGE), _is_confirmation_word],
+        filters=[lambda value: value.strip() if isinstance(value, str) else value],
+    )
+
+
 # --- The view -------------------------------------------------------------------------------------
 
 
@@ -169,7 +198,15 @@ def _current_sid() -> str | None:
     return (g.claims or {}).get("sid")
 
 
-def _render(status: int = 200, *, revoke_error: str | None = None, headers: dict[str, str] | None = None) -> Response:
+def _render(
+    status: int = 200,
+    *,
+    revoke_error: str | None = None,
+    delete_form: DeleteAccountForm | None = None,
+    delete_error: str | None = None,
+    needs_verification: bool = False,
+    headers: dict[str, str] | None = None,
+) -> Response:
     return render_section(
         SLUG,
         status=status,
@@ -178,6 +215,10 @@ def _render(status: int = 200, *, revoke_error: str | None = None, headers: dict
         sessions=sessions_list(g.user.clerk_id, _current_sid()),
         revoke_form=RevokeSessionForm(formdata=None),
         revoke_error=revoke_error,
+        delete_form=delete_form or DeleteAccountForm(formdata=None),
+        delete_error=delete_error,
+        needs_verification=needs_verification,
+        verification_minutes=SENSITIVE_ACTION_MINUTES,
         clerk_profile_url=clerk_profile_url(),
     )
 
@@ -187,6 +228,50 @@ def _render(status: int = 200, *, revoke_error: str | None = None, headers: dict
 def security() -> Response:
     if request.method == "GET":
         return _render()
+    intent = request.form.get("intent", "revoke_session")
+    if intent == "revoke_session":
+        return _revoke_session()
+    if intent == "delete_account":
+        return _delete_account()
+    abort(400, description="Unknown form.")
+
+
+@bp.get("/security/your-data")
+@onboarded_required
+def download_data() -> Response:
+    """Everything Mentorly holds about the signed-in person, as a JSON attachment."""
+    export = account_export(g.user.clerk_id)
+    response = make_response(export_json(export))
+    response.content_type = "application/json; charset=utf-8"
+    response.headers["Content-Disposition"] = f'attachment; filename="{export_filename(export)}"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _delete_account() -> Response:
+    form = DeleteAccountForm()
+    if not form.validate():
+        return _render(422, delete_form=form)
+    if not verified_recently(g.claims):
+        return _render(403, delete_form=form, needs_verification=True)
+    try:
+        delete_account(g.user.clerk_id)
+    except AccountNotDeleted as exc:
+        if exc.transient:
+            retry_after = str(max(1, int(exc.retry_after or 5)))
+            return _render(503, delete_form=form, delete_error=exc.reason, headers={"Retry-After": retry_after})
+        return _render(422, delete_form=form, delete_error=exc.reason)
+    flash("Your account has been deleted.", "success")
+    home = url_for("main.landing")
+    if is_htmx():
+        response = make_response("", 200)
+        response.headers["HX-Redirect"] = home
+    else:
+        response = redirect(home, code=303)
+    return forget_session_token(response)
+
+
+def _revoke_session() -> Response:
     form = RevokeSessionForm()
     if not form.validate():
         reasons = " ".join(message for messages in form.errors.values() for message in messages)

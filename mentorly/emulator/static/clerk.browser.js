@@ -2,8 +2,8 @@
 
    It covers what a server-rendered app needs: load() finds the signed-in session through the
    emulator (a credentialed fetch), keeps the app's __session cookie fresh (a 60-second token,
-   renewed every 50 seconds like ClerkJS), and the sign-in, sign-out and user-profile entry points
-   send the browser to the emulator's own pages. */
+   renewed every 50 seconds like ClerkJS), and the sign-in, sign-out, user-profile and
+   user-verification entry points send the browser to the emulator's own pages. */
 (function () {
   "use strict";
 
@@ -94,6 +94,8 @@
       status: raw.status,
       currentTask: (raw.tasks && raw.tasks[0]) || null,
       lastActiveAt: new Date(raw.last_active_at),
+      // Minutes since the first and second factor were verified (-1: never), as in `fva`.
+      factorVerificationAge: raw.factor_verification_age || null,
       expireAt: new Date(raw.expire_at),
       user: toUser(raw.user),
       getToken: async function () {
@@ -201,6 +203,15 @@
     redirectToSignUp: async function (props) { location.assign(this.buildSignInUrl(props)); },
 
     openUserProfile: function () { location.assign(this.buildUserProfileUrl()); },
+
+    // Clerk's "verify it's you" (the modal behind useReverification): here a page of the
+    // emulator, which verifies the session's first factor again and comes back to this page
+    // with a fresh session token. ClerkJS calls `afterVerification` in place; a page that
+    // navigates away cannot, so the page comes back instead.
+    __internal_openReverification: function () {
+      location.assign(emulatorOrigin + "/verify?redirect_url=" + encodeURIComponent(currentUrl()));
+    },
+    __internal_closeReverification: function () {},
     mountUserProfile: function (el) { placeholder(el, "Manage your account", this.buildUserProfileUrl()); },
     redirectToUserProfile: async function () { location.assign(this.buildUserProfileUrl()); },
     mountUserButton: function (el) {
