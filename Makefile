@@ -19,8 +19,10 @@ install: $(STAMP)
 dev: $(STAMP)
 	$(BIN)/python -m mentorly.dev
 
+# One worker per core (pytest-xdist; tests marked xdist_group share a worker and what it starts);
+# PYTEST_ARGS="-n 0" runs in this process alone.
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n auto --dist loadgroup $(PYTEST_ARGS)
 
 migrate: $(STAMP)
 	$(BIN)/flask --app mentorly db upgrade

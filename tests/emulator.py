@@ -108,15 +108,19 @@ class EmulatorProcess:
 
         return "pk_test_" + base64.b64encode(f"{self.host}$".encode()).decode().rstrip("=")
 
-    def app_config(self) -> dict[str, Any]:
-        """Mentorly settings that point an app at this emulator."""
-        return {
+    def app_config(self, *, jwks: bool = False) -> dict[str, Any]:
+        """Mentorly settings that point an app at this emulator; with `jwks`, session tokens are
+        checked against the emulator's JWKS (no CLERK_JWT_KEY), as in development."""
+        config = {
             "CLERK_SECRET_KEY": self.secret_key,
             "CLERK_PUBLISHABLE_KEY": self.publishable_key,
             "CLERK_API_URL": self.api_url,
             "CLERK_WEBHOOK_SIGNING_SECRET": self.webhook_secret,
             "CLERK_EMULATOR": True,
         }
+        if jwks:
+            config["CLERK_JWT_KEY"] = None
+        return config
 
     # --- process ------------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from mentorly import create_app
 
 def test_a_signed_in_page_answers_503_when_the_database_is_down(tmp_path):
     dead = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/mentorly?connect_timeout=2"
-    app = create_app(base_config(dead, tmp_path))
+    app = create_app(base_config(dead))
     client = app.test_client()
     client.set_cookie("__session", make_session_token("user_outage"))
 

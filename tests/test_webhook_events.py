@@ -509,15 +509,15 @@ def test_a_refused_delivery_logs_one_info_line_too(app, client, svix, webhook_lo
 
 
 @pytest.mark.postgres
-def test_user_events_run_without_a_sqlalchemy_connection_unless_statements_are_watched(pg_app, svix):
+def test_user_events_run_without_a_sqlalchemy_connection_unless_statements_are_watched(app, svix):
     """On psycopg a user event runs as one statement on a pooled driver connection.
 
     Other events still run on a Connection, and once anyone listens to SQLAlchemy's cursor
     events, user events take that path too (claim, then upsert), so the listener sees every
     statement.
     """
-    client = pg_app.test_client()
-    with pg_app.app_context():
+    client = app.test_client()
+    with app.app_context():
         engine = db.engine
     connections, statements = [], []  # (the engine is this test's own: its listeners go with it)
     sa_event.listen(engine, "engine_connect", lambda conn: connections.append(conn))
@@ -526,7 +526,7 @@ def test_user_events_run_without_a_sqlalchemy_connection_unless_statements_are_w
     stale = svix.post(client, event("user.updated", clerk_user("user_d", updated_at=BASE_MS)), msg_id="msg_d_old")
     assert stale.get_json()["status"] == "stale"
     assert connections == []
-    assert event_row(pg_app, "msg_d_old").status == "stale"  # (reading it back opens one)
+    assert event_row(app, "msg_d_old").status == "stale"  # (reading it back opens one)
     connections.clear()
 
     svix.post(client, event("user.deleted", {"object": "user", "id": "user_d", "deleted": True}, BASE_MS))
@@ -539,4 +539,4 @@ def test_user_events_run_without_a_sqlalchemy_connection_unless_statements_are_w
     svix.post(client, event("user.created", clerk_user("user_w", updated_at=BASE_MS)))
     assert len(connections) == 2
     assert statements == ["INSERT INTO webhook_events", "INSERT INTO users"]
-    assert user_row(pg_app, "user_w") is not None
+    assert user_row(app, "user_w") is not None

@@ -15,7 +15,9 @@ import time
 import pytest
 from sqlalchemy.engine import make_url
 
-from .conftest import dispose, make_migrated_app
+from mentorly import create_app
+
+from .conftest import base_config, dispose
 from .webhook_support import BASE_MS, all_events, all_users, clerk_user, event, event_row, user_row
 
 
@@ -126,10 +128,10 @@ def forwarder(postgres_url):
 
 
 @pytest.fixture
-def outage_app(postgres_url, forwarder, tmp_path):
+def outage_app(postgres_url, forwarder):
     # Plain text on the wire, so the forwarder can see which statement it is carrying.
     url = make_url(postgres_url).set(host="127.0.0.1", port=forwarder.port).update_query_dict({"sslmode": "disable"})
-    app = make_migrated_app(url.render_as_string(hide_password=False), tmp_path)
+    app = create_app(base_config(url.render_as_string(hide_password=False)))
     yield app
     dispose(app)
 
