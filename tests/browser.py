@@ -16,7 +16,6 @@ import os
 import shutil
 import threading
 import time
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -25,7 +24,7 @@ from werkzeug.serving import make_server
 
 from mentorly import create_app
 from tests.conftest import base_config, dispose
-from tests.emulator import EmulatorProcess, free_port
+from tests.emulator import EmulatorProcess
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -90,12 +89,17 @@ def signed_in_cookies(url: str, session: Any) -> list[dict[str, Any]]:
 
 
 class LiveServer:
-    """The app served over real HTTP from a thread (werkzeug, threaded), on `port` or a free one."""
+    """The app served over real HTTP from a thread (werkzeug, threaded) on a free port.
 
-    def __init__(self, app: Any, port: int = 0) -> None:
+    The port is bound at once, so the URL is known before `app` is given (see LiveApp)."""
+
+    def __init__(self, app: Any = None) -> None:
         self.app = app
-        self.server = make_server("127.0.0.1", port, app, threaded=True)
+        self.server = make_server("127.0.0.1", 0, self._serve, threaded=True)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def _serve(self, environ: dict[str, Any], start_response: Any) -> Any:
+        return self.app(environ, start_response)
 
     @property
     def url(self) -> str:
@@ -111,32 +115,34 @@ class LiveServer:
         self.thread.join(timeout=10)
 
 
-class LiveApp:
+class LiveApp(LiveServer):
     """The app on a real HTTP server, on `database_url`, with a Clerk emulator of its own as Clerk
     (session tokens checked against its JWKS). `deliver_webhooks` points the emulator's webhooks
     at the app; other keywords go to `EmulatorProcess`. A context manager."""
 
     def __init__(self, database_url: str, state_dir: Path, *, deliver_webhooks: bool = False,
                  **emulator_options: Any) -> None:
+        super().__init__()
         self.database_url = database_url
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
         if deliver_webhooks:
             emulator_options["webhook_url"] = f"{self.url}/api/webhooks/clerk"
         self.emulator = EmulatorProcess(state_dir, app_url=self.url, **emulator_options)
-        self._running = ExitStack()
 
     def __enter__(self) -> "LiveApp":
-        with ExitStack() as starting:
-            starting.enter_context(self.emulator)
+        try:
+            self.emulator.start()
             self.app = create_app(base_config(self.database_url, **self.emulator.app_config(jwks=True)))
-            starting.callback(dispose, self.app)
-            starting.enter_context(LiveServer(self.app, self.port))
-            self._running = starting.pop_all()
+        except BaseException:
+            self.emulator.stop()
+            self.server.server_close()
+            raise
+        super().__enter__()
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        self._running.close()
+        super().__exit__(*exc)
+        dispose(self.app)
+        self.emulator.stop()
 
     def fresh(self) -> "LiveApp":
         """Ready for the next test, once its database fixture has emptied the database (ending

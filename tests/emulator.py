@@ -5,7 +5,8 @@ directory, waits until it answers, and stops it afterwards. Its small methods wr
 endpoints under `/__emulator/`; `api()` calls the Backend API with the secret key.
 
 Fixtures (available everywhere through `pytest_plugins`, or `from tests.emulator import emulator`):
-- `emulator_server`: one emulator for the whole test session;
+- `emulator_server`: one emulator for the whole test session (each xdist worker starts its own,
+  on a free port with its own state directory);
 - `emulator`: that same process, reset before each test (the usual choice: fast and isolated);
 - `emulator_factory`: starts dedicated emulators with their own options (webhook URL, token
   lifetime, ...), stopped at the end of the test.
@@ -391,7 +392,7 @@ def emulator_server(tmp_path_factory) -> Iterator[EmulatorProcess]:
 
 @pytest.fixture
 def emulator(emulator_server: EmulatorProcess) -> Iterator[EmulatorProcess]:
-    """The shared emulator, reset: no users, no sessions, webhooks on (to no URL), no faults."""
+    """The session's emulator, reset: no users, no sessions, webhooks on (to no URL), no faults."""
     if emulator_server.process is None or emulator_server.process.poll() is not None:
         emulator_server.start()
     emulator_server.reset()

@@ -17,7 +17,7 @@ from playwright.sync_api import expect
 from tests.browser import DESKTOP, PHONE, LiveApp
 from tests.onboarding_support import load_user
 
-# One xdist worker runs the module, so it starts the shared servers once.
+# One xdist worker runs the module, so it starts the module's servers once.
 pytestmark = [pytest.mark.browser, pytest.mark.postgres, pytest.mark.xdist_group("browser-onboarding")]
 
 BROWSER_TIMEZONE = "Europe/Lisbon"

@@ -22,7 +22,7 @@ from mentorly.models import NotificationSettings, User
 from tests.browser import DESKTOP, PHONE, LiveApp, signed_in_cookies
 from tests.sections_support import DESKTOP_UA, PHONE_UA, EmulatorSignIn
 
-# One xdist worker runs the module, so it starts the shared servers once.
+# One xdist worker runs the module, so it starts the module's servers once.
 pytestmark = [pytest.mark.browser, pytest.mark.postgres, pytest.mark.xdist_group("browser-sections")]
 
 SETTINGS = "/dashboard/settings"
