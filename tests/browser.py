@@ -24,6 +24,7 @@ from werkzeug.serving import make_server
 
 from mentorly import create_app
 from tests.conftest import base_config, dispose
+from tests.databases import ReusedDatabase
 from tests.emulator import EmulatorProcess
 
 CHROMIUM_ARGS = [
@@ -144,10 +145,11 @@ class LiveApp(LiveServer):
         dispose(self.app)
         self.emulator.stop()
 
-    def fresh(self) -> "LiveApp":
-        """Ready for the next test, once its database fixture has emptied the database (ending
-        every connection to it): the app lets its pooled connections go, the emulator forgets
-        its users, sessions, webhooks and faults."""
-        dispose(self.app)
+    def fresh(self, database: ReusedDatabase) -> "LiveApp":
+        """Ready for the next test: the emulator forgets its users, sessions, webhooks and faults
+        (first, so that no retry of an earlier test's webhook lands later), the database
+        (`database_url`'s) is emptied, and the app lets go of its connections, ended with that."""
         self.emulator.reset()
+        database.empty()
+        dispose(self.app)
         return self

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 import uuid
 from contextlib import contextmanager
 from graphlib import TopologicalSorter
@@ -63,9 +64,10 @@ SELECT md5(string_agg(line, E'\\n' ORDER BY line)) FROM (
     SELECT 'schema ' || nspname FROM pg_namespace
 ) AS schema(line)
 """
+# One row per other client still connected (being ended or not).
 END_OTHER_CONNECTIONS = """
 SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-WHERE datname = current_database() AND pid <> pg_backend_pid()
+WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'
 """
 DATA_TABLES = """
 SELECT quote_ident(relname) FROM pg_class
@@ -155,7 +157,12 @@ class ReusedDatabase:
 
     def empty(self) -> None:
         """As the template left it: no rows, sequences at 1, no connection of an earlier test."""
-        self.conn.execute(END_OTHER_CONNECTIONS)
+        # Until they are gone: a connection being ended may still commit (a statement whose
+        # client vanished), and that row must not outlive the emptying.
+        deadline = time.monotonic() + 30
+        while self.conn.execute(END_OTHER_CONNECTIONS).fetchall():
+            assert time.monotonic() < deadline, f"connections to {self.name} outlived the test that made them"
+            time.sleep(0.01)
         if self.conn.execute(SCHEMA_FINGERPRINT).fetchone()[0] != self.fingerprint:
             self.conn.close()
             self.server.drop(self.name)

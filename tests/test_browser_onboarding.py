@@ -32,8 +32,8 @@ def site(reused_postgres_database, tmp_path_factory) -> Iterator[LiveApp]:
 
 
 @pytest.fixture
-def live(site, postgres_url) -> LiveApp:
-    return site.fresh()
+def live(site, reused_postgres_database) -> LiveApp:
+    return site.fresh(reused_postgres_database)
 
 
 def capture(page, artifacts: Path, name: str) -> None:

@@ -77,8 +77,8 @@ def site(reused_postgres_database, tmp_path_factory, artifacts) -> Iterator[Sett
 
 
 @pytest.fixture
-def live(site, postgres_url) -> SettingsSite:
-    return site.fresh()
+def live(site, reused_postgres_database) -> SettingsSite:
+    return site.fresh(reused_postgres_database)
 
 
 def mark_window(page) -> None:
