@@ -19,8 +19,13 @@ install: $(STAMP)
 dev: $(STAMP)
 	$(BIN)/python -m mentorly.dev
 
+# pytest-xdist workers: one per core, plus one, as tests spend much of their time waiting on a
+# browser, a server or PostgreSQL. Tests marked xdist_group share a worker (and what it starts).
+# PYTEST_ARGS="-n 0" runs in this process alone.
+TEST_WORKERS ?= $(shell $(PYTHON) -c "import os; print((os.cpu_count() or 1) + 1)")
+
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 migrate: $(STAMP)
 	$(BIN)/flask --app mentorly db upgrade

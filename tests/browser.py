@@ -2,7 +2,12 @@
 
 Chromium is Debian's (`/usr/bin/chromium`, or `MENTORLY_CHROMIUM`), driven by Playwright, which
 never downloads a browser of its own. Without it, browser tests are skipped with the reason
-shown, unless `MENTORLY_REQUIRE_BROWSER=1` makes that a failure.
+shown, unless `MENTORLY_REQUIRE_BROWSER=1` makes that a failure. One Chromium serves the test
+session (an xdist worker); every context a test opens is closed after it, passed or failed.
+
+`LiveServer` serves an app from a thread. `LiveApp` adds a Clerk emulator of its own, started to
+know the app's origin (the emulator's ClerkJS stand-in answers that origin only): starting both
+takes seconds, so a module shares one and `fresh()` readies it for each test.
 """
 
 from __future__ import annotations
@@ -16,6 +21,11 @@ from typing import Any, Iterator
 
 import pytest
 from werkzeug.serving import make_server
+
+from mentorly import create_app
+from tests.conftest import base_config, dispose
+from tests.databases import ReusedDatabase
+from tests.emulator import EmulatorProcess
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -39,8 +49,8 @@ def chromium_executable() -> str | None:
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    """One Chromium for the test session; each test opens its own context (cookies, storage)."""
+def chromium() -> Iterator[Any]:
+    """One Chromium for the test session."""
     executable = chromium_executable()
     if executable is None:
         reason = "Chromium not found at /usr/bin/chromium (install Debian's chromium or set MENTORLY_CHROMIUM)"
@@ -54,6 +64,14 @@ def browser() -> Iterator[Any]:
         chromium = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
         yield chromium
         chromium.close()
+
+
+@pytest.fixture
+def browser(chromium) -> Iterator[Any]:
+    """The session's Chromium; each test opens its own contexts (cookies, storage), closed after it."""
+    yield chromium
+    for context in chromium.contexts:
+        context.close()
 
 
 def signed_in_cookies(url: str, session: Any) -> list[dict[str, Any]]:
@@ -72,12 +90,17 @@ def signed_in_cookies(url: str, session: Any) -> list[dict[str, Any]]:
 
 
 class LiveServer:
-    """The app served over real HTTP from a thread (werkzeug, threaded) on a free port (or on
-    `port`, when something, such as an emulator's return address, has to know it first)."""
+    """The app served over real HTTP from a thread (werkzeug, threaded) on a free port.
 
-    def __init__(self, app: Any, port: int = 0) -> None:
-        self.server = make_server("127.0.0.1", port, app, threaded=True)
+    The port is bound at once, so the URL is known before `app` is given (see LiveApp)."""
+
+    def __init__(self, app: Any = None) -> None:
+        self.app = app
+        self.server = make_server("127.0.0.1", 0, self._serve, threaded=True)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def _serve(self, environ: dict[str, Any], start_response: Any) -> Any:
+        return self.app(environ, start_response)
 
     @property
     def url(self) -> str:
@@ -90,3 +113,43 @@ class LiveServer:
     def __exit__(self, *exc: Any) -> None:
         self.server.shutdown()
         self.server.server_close()
+        self.thread.join(timeout=10)
+
+
+class LiveApp(LiveServer):
+    """The app on a real HTTP server, on `database_url`, with a Clerk emulator of its own as Clerk
+    (session tokens checked against its JWKS). `deliver_webhooks` points the emulator's webhooks
+    at the app; other keywords go to `EmulatorProcess`. A context manager."""
+
+    def __init__(self, database_url: str, state_dir: Path, *, deliver_webhooks: bool = False,
+                 **emulator_options: Any) -> None:
+        super().__init__()
+        self.database_url = database_url
+        if deliver_webhooks:
+            emulator_options["webhook_url"] = f"{self.url}/api/webhooks/clerk"
+        self.emulator = EmulatorProcess(state_dir, app_url=self.url, **emulator_options)
+
+    def __enter__(self) -> "LiveApp":
+        try:
+            self.emulator.start()
+            self.app = create_app(base_config(self.database_url, **self.emulator.app_config(jwks=True)))
+        except BaseException:
+            self.emulator.stop()
+            self.server.server_close()
+            raise
+        super().__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        super().__exit__(*exc)
+        dispose(self.app)
+        self.emulator.stop()
+
+    def fresh(self, database: ReusedDatabase) -> "LiveApp":
+        """Ready for the next test: the emulator forgets its users, sessions, webhooks and faults
+        (first, so that no retry of an earlier test's webhook lands later), the database
+        (`database_url`'s) is emptied, and the app lets go of its connections, ended with that."""
+        self.emulator.reset()
+        database.empty()
+        dispose(self.app)
+        return self

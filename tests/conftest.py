@@ -1,38 +1,35 @@
-"""Fixtures: apps on SQLite and on PostgreSQL, each schema built by the migrations.
+"""Fixtures: the app on a migrated database, a client, a signed-in user, svix-signed deliveries.
 
-PostgreSQL tests create a throwaway database on TEST_DATABASE_URL's server. Without a server they
-are skipped with the reason shown, unless MENTORLY_REQUIRE_POSTGRES=1 makes that a failure.
+`app` runs a test on SQLite and on PostgreSQL, or on PostgreSQL alone when the test is marked
+`postgres` (pages, htmx and HTTP: PostgreSQL is the product's database). The databases come from
+tests/databases.py; `make_app` builds more apps, or apps with other settings, on the same one.
 """
 
 from __future__ import annotations
 
 import html
 import json
-import os
 import re
+import shutil
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator
 
 import jwt
-import psycopg
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from flask_migrate import downgrade, upgrade
-from sqlalchemy.engine import make_url
+from flask import Flask
 from svix.webhooks import Webhook
 
-from mentorly import MIGRATIONS, create_app
+from mentorly import create_app
 from mentorly.extensions import db
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-CLERK_DIR = SHARED / "clerk"
+CLERK_DIR = Path(__file__).resolve().parent / "fixtures" / "clerk"
 WEBHOOK_SECRET = "whsec_" + "dGVzdC13ZWJob29rLXNpZ25pbmctc2VjcmV0LW1lbnRvcmx5"
-DEFAULT_TEST_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
-pytest_plugins = ["tests.emulator", "tests.browser"]
+pytest_plugins = ["tests.databases", "tests.emulator", "tests.browser"]
 
 
 # The key pair the test apps trust for session tokens (networkless, through CLERK_JWT_KEY).
@@ -110,11 +107,8 @@ def csrf_token_in(page: str) -> str:
     return html.unescape(match.group(1))
 
 
-def require(variable: str) -> bool:
-    return os.environ.get(variable) == "1"
-
-
-def base_config(database_url: str, tmp_path: Path, **extra: Any) -> dict[str, Any]:
+def base_config(database_url: str, **extra: Any) -> dict[str, Any]:
+    """The settings of a test app: CSRF on, the test signing secret and session-token key."""
     config = {
         "MENTORLY_ENV": "testing",
         "TESTING": True,
@@ -131,77 +125,31 @@ def base_config(database_url: str, tmp_path: Path, **extra: Any) -> dict[str, An
     return config
 
 
-# --- PostgreSQL ---------------------------------------------------------------------------------
-
-
-def _admin_conninfo() -> tuple[str, Any]:
-    url = make_url(os.environ.get("TEST_DATABASE_URL", DEFAULT_TEST_DATABASE_URL))
-    admin = url.set(drivername="postgresql")
-    return admin.render_as_string(hide_password=False), url
-
-
-@pytest.fixture(scope="session")
-def postgres_server() -> Any:
-    """The server's URL, or a skip (a failure when PostgreSQL is required)."""
-    conninfo, url = _admin_conninfo()
-    try:
-        with psycopg.connect(conninfo, connect_timeout=3) as conn:
-            conn.execute("SELECT 1")
-    except psycopg.Error as exc:
-        message = f"PostgreSQL not reachable at {url.render_as_string()}: {exc}".strip()
-        if require("MENTORLY_REQUIRE_POSTGRES"):
-            pytest.fail(message + " (MENTORLY_REQUIRE_POSTGRES=1)")
-        pytest.skip(message)
-    return url
-
-
-@pytest.fixture
-def postgres_url(postgres_server) -> Any:
-    """A fresh, empty database on the test server, dropped afterwards."""
-    conninfo, _ = _admin_conninfo()
-    name = f"mentorly_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = postgres_server.set(drivername="postgresql+psycopg", database=name)
-    yield url.render_as_string(hide_password=False)
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def make_migrated_app(database_url: str, tmp_path: Path, **extra: Any):
-    app = create_app(base_config(database_url, tmp_path, **extra))
-    with app.app_context():
-        upgrade(directory=str(MIGRATIONS))
-    return app
-
-
-def dispose(app) -> None:
+def dispose(app: Flask) -> None:
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
 
 
 @pytest.fixture
-def pg_app(postgres_url, tmp_path):
-    app = make_migrated_app(postgres_url, tmp_path)
-    yield app
-    dispose(app)
+def make_app(database_url: str) -> Iterator[Callable[..., Flask]]:
+    """`make_app(**settings)`: an app on this test's database, `settings` over the test ones."""
+    made: list[Flask] = []
+
+    def make(**settings: Any) -> Flask:
+        app = create_app(base_config(database_url, **settings))
+        made.append(app)
+        return app
+
+    yield make
+    for app in made:
+        dispose(app)
 
 
 @pytest.fixture
-def sqlite_app(tmp_path):
-    app = make_migrated_app(f"sqlite:///{tmp_path / 'mentorly.db'}", tmp_path)
-    yield app
-    dispose(app)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def app(request, tmp_path):
-    """The app on each database the product supports, built by the migrations."""
-    if request.param == "sqlite":
-        yield request.getfixturevalue("sqlite_app")
-    else:
-        yield request.getfixturevalue("pg_app")
+def app(make_app) -> Flask:
+    """The app with the test settings, on a database built by the migrations."""
+    return make_app()
 
 
 @pytest.fixture
@@ -271,10 +219,19 @@ def load_payload(name: str) -> dict[str, Any]:
     return json.loads((CLERK_DIR / "payloads" / name).read_text())
 
 
-@pytest.fixture
-def artifacts() -> Path:
-    ARTIFACTS.mkdir(exist_ok=True)
-    return ARTIFACTS
+@pytest.fixture(scope="session")
+def artifacts(worker_id: str) -> Path:
+    """Where browser tests leave screenshots: test-artifacts/<xdist worker>/, emptied per run."""
+    folder = ARTIFACTS / ("main" if worker_id == "master" else worker_id)
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return folder
 
 
-__all__ = ["Svix", "load_payload", "make_migrated_app", "downgrade", "WEBHOOK_SECRET", "CLERK_DIR"]
+@pytest.fixture(scope="session", autouse=True)
+def instance_folder(tmp_path_factory) -> Iterator[Path]:
+    """Apps made in tests keep their instance folder (a generated secret key) out of the clone."""
+    folder = tmp_path_factory.mktemp("instance")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MENTORLY_INSTANCE_PATH", str(folder))
+        yield folder

@@ -5,7 +5,8 @@ directory, waits until it answers, and stops it afterwards. Its small methods wr
 endpoints under `/__emulator/`; `api()` calls the Backend API with the secret key.
 
 Fixtures (available everywhere through `pytest_plugins`, or `from tests.emulator import emulator`):
-- `emulator_server`: one emulator for the whole test session;
+- `emulator_server`: one emulator for the whole test session (each xdist worker starts its own,
+  on a free port with its own state directory);
 - `emulator`: that same process, reset before each test (the usual choice: fast and isolated);
 - `emulator_factory`: starts dedicated emulators with their own options (webhook URL, token
   lifetime, ...), stopped at the end of the test.
@@ -108,15 +109,19 @@ class EmulatorProcess:
 
         return "pk_test_" + base64.b64encode(f"{self.host}$".encode()).decode().rstrip("=")
 
-    def app_config(self) -> dict[str, Any]:
-        """Mentorly settings that point an app at this emulator."""
-        return {
+    def app_config(self, *, jwks: bool = False) -> dict[str, Any]:
+        """Mentorly settings that point an app at this emulator; with `jwks`, session tokens are
+        checked against the emulator's JWKS (no CLERK_JWT_KEY), as in development."""
+        config = {
             "CLERK_SECRET_KEY": self.secret_key,
             "CLERK_PUBLISHABLE_KEY": self.publishable_key,
             "CLERK_API_URL": self.api_url,
             "CLERK_WEBHOOK_SIGNING_SECRET": self.webhook_secret,
             "CLERK_EMULATOR": True,
         }
+        if jwks:
+            config["CLERK_JWT_KEY"] = None
+        return config
 
     # --- process ------------------------------------------------------------------------------
 
@@ -395,7 +400,7 @@ def emulator_server(tmp_path_factory) -> Iterator[EmulatorProcess]:
 
 @pytest.fixture
 def emulator(emulator_server: EmulatorProcess) -> Iterator[EmulatorProcess]:
-    """The shared emulator, reset: no users, no sessions, webhooks on (to no URL), no faults."""
+    """The session's emulator, reset: no users, no sessions, webhooks on (to no URL), no faults."""
     if emulator_server.process is None or emulator_server.process.poll() is not None:
         emulator_server.start()
     emulator_server.reset()

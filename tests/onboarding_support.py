@@ -1,4 +1,4 @@
-"""Small readers of the wizard's pages, shared by the onboarding and dashboard tests."""
+"""Small readers of the wizard's pages, used by the onboarding and dashboard tests."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Shared by the tests of the Notifications, Security, Billing, Appearance and Integrations sections.
 
-- `emulator_app`: the app on SQLite and on PostgreSQL (built by the migrations) pointed at the
-  local Clerk emulator, verifying tokens with the emulator's JWKS (no test key).
+- `emulator_app`: the app (tests/conftest.py) pointed at the local Clerk emulator, verifying
+  tokens with the emulator's JWKS (no test key).
 - `EmulatorSignIn.__call__`: a user created in the emulator, stored as the webhook would store it,
   onboarded, and a real emulator session whose token is the client's `__session` cookie.
 - readers for the CSRF token and the `<html>` element of a page.
@@ -19,7 +19,6 @@ from mentorly.extensions import db
 from mentorly.models import User
 from mentorly.users import sync_user_to_db
 from tests.conftest import csrf_token_in as csrf_token
-from tests.conftest import dispose, make_migrated_app
 from tests.emulator import EmulatorProcess, EmulatorSession
 
 SETTINGS = "/dashboard/settings"
@@ -51,20 +50,9 @@ def is_whole_page(page: str) -> bool:
     return page.lstrip().lower().startswith("<!doctype html>") and "<html" in page
 
 
-def emulator_config(emulator: EmulatorProcess) -> dict[str, Any]:
-    # CLERK_JWT_KEY=None: session tokens are checked against the emulator's JWKS.
-    return {**emulator.app_config(), "CLERK_JWT_KEY": None}
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def emulator_app(request, emulator, tmp_path):
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'mentorly.db'}"
-    else:
-        url = request.getfixturevalue("postgres_url")
-    app = make_migrated_app(url, tmp_path, **emulator_config(emulator))
-    yield app
-    dispose(app)
+@pytest.fixture
+def emulator_app(make_app, emulator):
+    return make_app(**emulator.app_config(jwks=True))
 
 
 @dataclass

@@ -11,6 +11,8 @@ from mentorly.extensions import db
 from mentorly.models import User
 from tests.sections_support import HTMX, SETTINGS, html_tag, page_csrf, text
 
+pytestmark = pytest.mark.postgres
+
 URL = f"{SETTINGS}/appearance"
 # What a page running static/js/settings-appearance.js sends with each htmx request.
 LIVE = {**HTMX, "X-Appearance-Live": "1"}

@@ -19,17 +19,14 @@ from werkzeug.test import encode_multipart
 
 from mentorly import avatars
 
-from .conftest import dispose, make_migrated_app
 from .settings_support import HTMX, PROFILE, csrf_token, load_user, sign_in_clerk_user
 
 pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture
-def clerk_app(postgres_url, tmp_path, emulator):
-    app = make_migrated_app(postgres_url, tmp_path, **emulator.app_config())
-    yield app
-    dispose(app)
+def clerk_app(make_app, emulator):
+    return make_app(**emulator.app_config())
 
 
 @pytest.fixture

@@ -13,8 +13,6 @@ from mentorly.clerk.client import ClerkClient
 from mentorly.extensions import db
 from mentorly.models import User
 
-from .conftest import dispose, make_migrated_app
-
 users = User.__table__
 CLERK_COLUMNS = ("clerk_id", "email", "email_verified", "username", "first_name", "last_name", "image_url",
                  "password_enabled", "two_factor_enabled", "clerk_updated_at")
@@ -22,24 +20,9 @@ EMAIL, FIRST_NAME = 0, 3  # positions in a `rows()` value (the clerk id is the k
 
 
 @pytest.fixture
-def make_app(tmp_path, emulator):
-    made = []
-
-    def make(database_url: str):
-        app = make_migrated_app(database_url, tmp_path, **emulator.app_config())
-        made.append(app)
-        return app
-
-    yield make
-    for app in made:
-        dispose(app)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request, tmp_path):
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'backfill.db'}"
-    return request.getfixturevalue("postgres_url")
+def app(make_app, emulator):
+    """The app with the emulator as Clerk."""
+    return make_app(**emulator.app_config())
 
 
 def backfill(app, *args: str):
@@ -89,9 +72,8 @@ def clerk_users(emulator) -> list[dict]:
 
 
 @pytest.mark.postgres
-def test_backfill_ten_thousand_users_then_nothing_then_only_the_changes(postgres_url, make_app, emulator):
+def test_backfill_ten_thousand_users_then_nothing_then_only_the_changes(app, emulator):
     emulator.bulk_create_users(10_000)
-    app = make_app(postgres_url)
 
     started = time.perf_counter()
     result = backfill(app)
@@ -156,9 +138,8 @@ def test_backfill_ten_thousand_users_then_nothing_then_only_the_changes(postgres
 # --- Dry run and prune --------------------------------------------------------------------------
 
 
-def test_dry_run_writes_nothing_and_prune_tombstones_only_what_clerk_deleted(database_url, make_app, emulator):
+def test_dry_run_writes_nothing_and_prune_tombstones_only_what_clerk_deleted(app, emulator):
     emulator.bulk_create_users(1_200)
-    app = make_app(database_url)
     result = backfill(app, "--dry-run")
     assert result.exit_code == 0, result.output
     assert counts(result.output)["created"] == 1_200 and "Dry run (nothing written) complete" in result.output
@@ -195,11 +176,10 @@ def test_dry_run_writes_nothing_and_prune_tombstones_only_what_clerk_deleted(dat
     assert after[ids[0]][FIRST_NAME] == "Changed"
 
 
-def test_backfill_logs_counts_but_no_emails(database_url, make_app, emulator, caplog):
+def test_backfill_logs_counts_but_no_emails(app, emulator, caplog):
     import logging
 
     emulator.bulk_create_users(30)
-    app = make_app(database_url)
     logger = logging.getLogger("mentorly")  # it does not propagate: listen on it directly
     logger.addHandler(caplog.handler)
     try:
@@ -212,10 +192,9 @@ def test_backfill_logs_counts_but_no_emails(database_url, make_app, emulator, ca
     assert not [message for message in messages if "@" in message]
 
 
-def test_prune_refuses_when_clerk_lists_far_fewer_users(database_url, make_app, emulator):
+def test_prune_refuses_when_clerk_lists_far_fewer_users(app, emulator):
     """Pointed at the wrong (or an emptied) Clerk instance, prune stops instead of deleting everyone."""
     emulator.bulk_create_users(40)
-    app = make_app(database_url)
     assert backfill(app).exit_code == 0
     emulator.reset()
     emulator.bulk_create_users(3)
@@ -242,15 +221,13 @@ def _interrupt_after(emulator, pages: int, **fault):
     return on_page
 
 
-@pytest.mark.parametrize("fault,database", [
+@pytest.mark.parametrize("fault,database_url", [
     ({"mode": "error", "count": 5}, "sqlite"),
     ({"mode": "error", "count": 5}, "postgresql"),
     ({"mode": "rate_limit", "count": 5, "retry_after": 30}, "postgresql"),
-], ids=["server-error-sqlite", "server-error-postgresql", "rate-limit-beyond-budget-postgresql"])
-def test_an_interrupted_run_resumes_to_the_same_rows(request, tmp_path, make_app, emulator, fault, database):
+], ids=["server-error-sqlite", "server-error-postgresql", "rate-limit-beyond-budget-postgresql"], indirect=["database_url"])
+def test_an_interrupted_run_resumes_to_the_same_rows(app, emulator, fault):
     emulator.bulk_create_users(2_300)
-    url = f"sqlite:///{tmp_path / 'resume.db'}" if database == "sqlite" else request.getfixturevalue("postgres_url")
-    app = make_app(url)
     config = app.config
     client = ClerkClient(config["CLERK_API_URL"], config["CLERK_SECRET_KEY"], config["CLERK_API_VERSION"])
     with app.app_context():
@@ -282,9 +259,8 @@ def test_an_interrupted_run_resumes_to_the_same_rows(request, tmp_path, make_app
     assert rows(app) == resumed and len(resumed) == 2_300
 
 
-def test_the_cli_stops_on_a_long_rate_limit_and_says_how_to_resume(database_url, make_app, emulator):
+def test_the_cli_stops_on_a_long_rate_limit_and_says_how_to_resume(app, emulator):
     emulator.bulk_create_users(600)
-    app = make_app(database_url)
     emulator.fault("rate_limit", count=2, retry_after=120, path="/v1/users")  # the count, then page 1
     result = backfill(app, "--max-wait", "2")
     assert result.exit_code == 1
@@ -300,9 +276,8 @@ def test_the_cli_stops_on_a_long_rate_limit_and_says_how_to_resume(database_url,
     assert counts(result.output)["created"] == 600
 
 
-def test_resume_survives_the_cursor_user_being_deleted_at_clerk(database_url, make_app, emulator):
+def test_resume_survives_the_cursor_user_being_deleted_at_clerk(app, emulator):
     emulator.bulk_create_users(1_200)
-    app = make_app(database_url)
     config = app.config
     client = ClerkClient(config["CLERK_API_URL"], config["CLERK_SECRET_KEY"], config["CLERK_API_VERSION"])
     with app.app_context():
@@ -322,11 +297,10 @@ def test_resume_survives_the_cursor_user_being_deleted_at_clerk(database_url, ma
 
 
 @pytest.mark.postgres
-def test_two_backfills_never_run_at_once(postgres_url, make_app, emulator):
+def test_two_backfills_never_run_at_once(app, emulator):
     from mentorly.backfill import LOCK_KEY
 
     emulator.bulk_create_users(5)
-    app = make_app(postgres_url)
     with app.app_context(), db.engine.connect() as holder:
         holder.execute(text("SELECT pg_advisory_lock(:key)"), {"key": LOCK_KEY})
         result = backfill(app)

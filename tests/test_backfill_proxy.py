@@ -13,7 +13,6 @@ from mentorly.backfill import Backfill, BackfillError
 from mentorly.clerk.client import ClerkClient
 from mentorly.extensions import db
 
-from .conftest import dispose, make_migrated_app
 
 
 @pytest.fixture
@@ -37,17 +36,15 @@ def forgetful_proxy(emulator):
     server.shutdown()
 
 
-def test_a_page_that_does_not_move_past_the_cursor_stops_the_backfill(forgetful_proxy, emulator, tmp_path):
+@pytest.mark.postgres
+def test_a_page_that_does_not_move_past_the_cursor_stops_the_backfill(forgetful_proxy, emulator, make_app):
     url, seen = forgetful_proxy
     emulator.bulk_create_users(12)
-    app = make_migrated_app(f"sqlite:///{tmp_path / 'proxy.db'}", tmp_path, **emulator.app_config())
-    try:
-        with app.app_context():
-            client = ClerkClient(url, emulator.secret_key, "2026-05-12")
-            run = Backfill(db.engine, client, page_size=5, echo=lambda line: None)
-            with pytest.raises(BackfillError, match="listed .* again"):
-                run.run()
-        assert len(seen) == 2, "one page, then the same page again: stopped there"
-        assert "starting_after" in seen[1]
-    finally:
-        dispose(app)
+    app = make_app(**emulator.app_config())
+    with app.app_context():
+        client = ClerkClient(url, emulator.secret_key, "2026-05-12")
+        run = Backfill(db.engine, client, page_size=5, echo=lambda line: None)
+        with pytest.raises(BackfillError, match="listed .* again"):
+            run.run()
+    assert len(seen) == 2, "one page, then the same page again: stopped there"
+    assert "starting_after" in seen[1]

@@ -21,9 +21,7 @@ from mentorly.extensions import db
 from mentorly.models import WebhookEvent
 from mentorly.users import sync_user_to_db, update_user_profile
 
-from .browser import DESKTOP, LiveServer, signed_in_cookies
-from .conftest import dispose, make_migrated_app
-from .emulator import free_port
+from .browser import DESKTOP, LiveApp, signed_in_cookies
 from .test_browser_sign_in import wait_for
 from .webhook_support import user_row, users_snapshot
 
@@ -33,16 +31,10 @@ SECURITY = "/dashboard/settings/security"
 
 
 @pytest.fixture
-def live(postgres_url, tmp_path, emulator_factory) -> Iterator[LiveServer]:
-    port = free_port()
-    app_url = f"http://127.0.0.1:{port}"
-    clerk = emulator_factory(app_url=app_url, webhook_url=f"{app_url}/api/webhooks/clerk")
-    app = make_migrated_app(postgres_url, tmp_path, **clerk.app_config(), CLERK_JWT_KEY=None)
-    with LiveServer(app, port) as server:
-        server.app = app
-        server.emulator = clerk
+def live(postgres_url, tmp_path) -> Iterator[LiveApp]:
+    """The app on a real HTTP server with an emulator of its own that delivers its webhooks."""
+    with LiveApp(postgres_url, tmp_path / "clerk", deliver_webhooks=True) as server:
         yield server
-    dispose(app)
 
 
 def delivered(live, clerk_id: str, event_type: str) -> WebhookEvent | None:

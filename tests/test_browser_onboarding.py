@@ -8,54 +8,32 @@ device and resumes. Every step is captured at desktop and phone widths in test-a
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 from playwright.sync_api import expect
-from werkzeug.serving import make_server
 
-from tests.browser import DESKTOP, PHONE
-from tests.conftest import dispose, make_migrated_app
-from tests.emulator import EmulatorProcess, free_port
+from tests.browser import DESKTOP, PHONE, LiveApp
 from tests.onboarding_support import load_user
 
-pytestmark = [pytest.mark.browser, pytest.mark.postgres]
+# One xdist worker runs the module, so it starts the module's servers once.
+pytestmark = [pytest.mark.browser, pytest.mark.postgres, pytest.mark.xdist_group("browser-onboarding")]
 
 BROWSER_TIMEZONE = "Europe/Lisbon"
 
 
-class LiveApp:
-    """The app on a free port, served by werkzeug in a thread, with its emulator."""
-
-    def __init__(self, app, server, emulator: EmulatorProcess) -> None:
-        self.app = app
-        self.server = server
-        self.emulator = emulator
-        self.url = f"http://127.0.0.1:{server.server_port}"
+@pytest.fixture(scope="module")
+def site(reused_postgres_database, tmp_path_factory) -> Iterator[LiveApp]:
+    # Tokens live long enough for a slow machine: renewal is not what these tests are about.
+    with LiveApp(reused_postgres_database.url, tmp_path_factory.mktemp("emulator"), deliver_webhooks=True,
+                 token_lifetime=600) as site:
+        yield site
 
 
 @pytest.fixture
-def live(postgres_url, tmp_path) -> Iterator[LiveApp]:
-    port = free_port()
-    app_url = f"http://127.0.0.1:{port}"
-    # Tokens live long enough for a slow machine: renewal is not what these tests are about.
-    emulator = EmulatorProcess(
-        tmp_path / "emulator", app_url=app_url, webhook_url=f"{app_url}/api/webhooks/clerk", token_lifetime=600
-    ).start()
-    app = make_migrated_app(postgres_url, tmp_path, CLERK_JWT_KEY=None, **emulator.app_config())
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield LiveApp(app, server, emulator)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
-        emulator.stop()
-        dispose(app)
+def live(site, reused_postgres_database) -> LiveApp:
+    return site.fresh(reused_postgres_database)
 
 
 def capture(page, artifacts: Path, name: str) -> None:

@@ -4,52 +4,38 @@ The app runs in a real werkzeug server thread on a free port, on a PostgreSQL da
 the migrations, with a local Clerk emulator of its own as Clerk. Chromium is the suite's one
 session-wide browser (tests/browser.py: Debian's, skipped with the reason when it is missing unless
 MENTORLY_REQUIRE_BROWSER=1). Screenshots go to test-artifacts/.
+
+The module shares the server and the emulator (tests/browser.py `LiveApp`); each test starts
+from an emptied database and a reset emulator.
 """
 
 from __future__ import annotations
 
-import threading
 import uuid
 from pathlib import Path
 from typing import Any, Iterator
 
-import psycopg
 import pytest
-from werkzeug.serving import make_server
 
 from mentorly.extensions import db
 from mentorly.models import NotificationSettings, User
-from tests.conftest import ARTIFACTS, _admin_conninfo, dispose, make_migrated_app
-from tests.browser import DESKTOP, PHONE, signed_in_cookies
-from tests.emulator import EmulatorProcess, free_port
-from tests.sections_support import DESKTOP_UA, PHONE_UA, EmulatorSignIn, emulator_config
+from tests.browser import DESKTOP, PHONE, LiveApp, signed_in_cookies
+from tests.sections_support import DESKTOP_UA, PHONE_UA, EmulatorSignIn
 
-pytestmark = [pytest.mark.browser, pytest.mark.postgres]
+# One xdist worker runs the module, so it starts the module's servers once.
+pytestmark = [pytest.mark.browser, pytest.mark.postgres, pytest.mark.xdist_group("browser-sections")]
 
 SETTINGS = "/dashboard/settings"
 
 
-@pytest.fixture(scope="module")
-def module_database(postgres_server) -> Iterator[str]:
-    conninfo, _ = _admin_conninfo()
-    name = f"mentorly_browser_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield postgres_server.set(drivername="postgresql+psycopg", database=name).render_as_string(hide_password=False)
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-class LiveApp:
-    def __init__(self, app, url: str, emulator: EmulatorProcess) -> None:
-        self.app = app
-        self.url = url
-        self.emulator = emulator
-        self.sign_in_helper = EmulatorSignIn(app, emulator)
+class SettingsSite(LiveApp):
+    def __init__(self, database_url: str, state_dir: Path, artifacts: Path) -> None:
+        super().__init__(database_url, state_dir)
+        self.artifacts = artifacts
 
     def page(self, browser, *, viewport=DESKTOP, color_scheme: str = "light", **fields: Any):
         """A new browser context signed in as a new user (an emulator session), and its page."""
-        user_id, clerk_id = self.sign_in_helper.user(**fields)
+        user_id, clerk_id = EmulatorSignIn(self.app, self.emulator).user(**fields)
         user_agent = PHONE_UA if viewport == PHONE else DESKTOP_UA
         session = self.emulator.create_session(clerk_id, lifetime=3600, user_agent=user_agent)
         context = browser.new_context(viewport=viewport, color_scheme=color_scheme, base_url=self.url)
@@ -58,6 +44,11 @@ class LiveApp:
         page.errors = []  # type: ignore[attr-defined]
         page.on("pageerror", lambda error: page.errors.append(str(error)))
         return page, user_id, clerk_id, session
+
+    def screenshot(self, page, name: str) -> Path:
+        path = self.artifacts / f"{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
 
     def user(self, user_id: int) -> User:
         with self.app.app_context():
@@ -80,29 +71,14 @@ class LiveApp:
 
 
 @pytest.fixture(scope="module")
-def live(module_database, tmp_path_factory) -> Iterator[LiveApp]:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    # An emulator of its own that knows the app's origin (its ClerkJS answers only that origin).
-    emulator = EmulatorProcess(tmp_path_factory.mktemp("browser-emulator"), app_url=url).start()
-    app = make_migrated_app(module_database, tmp_path_factory.mktemp("browser-app"), **emulator_config(emulator))
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield LiveApp(app, url, emulator)
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        dispose(app)
-        emulator.stop()
+def site(reused_postgres_database, tmp_path_factory, artifacts) -> Iterator[SettingsSite]:
+    with SettingsSite(reused_postgres_database.url, tmp_path_factory.mktemp("emulator"), artifacts) as site:
+        yield site
 
 
-def screenshot(page, name: str) -> Path:
-    ARTIFACTS.mkdir(exist_ok=True)
-    path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    return path
+@pytest.fixture
+def live(site, reused_postgres_database) -> SettingsSite:
+    return site.fresh(reused_postgres_database)
 
 
 def mark_window(page) -> None:
@@ -191,7 +167,7 @@ def test_the_theme_switches_at_once_and_survives_a_reload(browser, live):
     page.locator(".toast", has_text="Appearance saved: dark theme").wait_for()
     assert not_reloaded(page)
     assert live.user(user_id).theme == "dark"
-    screenshot(page, "appearance-dark-desktop")
+    live.screenshot(page, "appearance-dark-desktop")
 
     page.get_by_label("Reduce motion").check()
     page.wait_for_function("document.documentElement.dataset.reducedMotion === 'reduce'")
@@ -288,7 +264,7 @@ def test_clerk_down_leaves_the_rest_of_the_security_section_usable(browser, live
     assert page.locator("#sessions-unavailable").is_visible()
     assert "Clerk had a problem (HTTP 503)" in page.locator("#sessions-unavailable").inner_text()
     assert page.get_by_role("button", name="Manage password and two-factor").is_visible()
-    screenshot(page, "section-security-clerk-down-390")
+    live.screenshot(page, "section-security-clerk-down-390")
     page.context.close()
 
 
@@ -297,7 +273,7 @@ def test_integrations_empty_state(browser, live):
     page.goto(f"{SETTINGS}/integrations")
     assert page.locator("#accounts-empty").is_visible()
     assert page.get_by_role("button", name="Connect an account").is_visible()
-    screenshot(page, "section-integrations-empty-390")
+    live.screenshot(page, "section-integrations-empty-390")
     page.context.close()
 
 
@@ -325,6 +301,6 @@ def test_each_section_renders_at_desktop_and_phone_widths(browser, live, section
     heading = page.locator("#section-title")
     assert heading.is_visible()
     assert no_horizontal_overflow(page), f"{section} scrolls sideways at {viewport['width']} px"
-    screenshot(page, f"section-{section}-{viewport['width']}")
+    live.screenshot(page, f"section-{section}-{viewport['width']}")
     assert page.errors == []
     page.context.close()

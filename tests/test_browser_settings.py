@@ -21,7 +21,6 @@ from mentorly.profile import visible_length
 from mentorly.users import sync_user_to_db
 
 from .browser import DESKTOP, PHONE, LiveServer, signed_in_cookies
-from .conftest import dispose, make_migrated_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres]
 
@@ -36,9 +35,9 @@ SECTIONS = [
 
 
 @pytest.fixture
-def live(postgres_url, tmp_path, emulator) -> Iterator[LiveServer]:
+def live(make_app, emulator) -> Iterator[LiveServer]:
     # Signed in through the emulator's sessions, so its JWKS (not the test key) verifies tokens.
-    app = make_migrated_app(postgres_url, tmp_path, **emulator.app_config(), CLERK_JWT_KEY=None)
+    app = make_app(**emulator.app_config(jwks=True))
     app.config["SLOW_POSTS"] = 0.0
 
     # Lets a test hold a save open long enough to see the button while it runs.
@@ -48,10 +47,8 @@ def live(postgres_url, tmp_path, emulator) -> Iterator[LiveServer]:
             time.sleep(app.config["SLOW_POSTS"])
 
     with LiveServer(app) as server:
-        server.app = app
         server.emulator = emulator
         yield server
-    dispose(app)
 
 
 @pytest.fixture

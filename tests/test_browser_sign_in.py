@@ -1,4 +1,8 @@
-"""In Chromium, against the app and emulator started exactly as `make dev` starts them."""
+"""In Chromium, against the app and emulator started exactly as `make dev` starts them.
+
+Starting them takes seconds, so the module shares one `make dev`; each test starts from a reset
+emulator and a database without rows.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +23,8 @@ import requests
 from .browser import DESKTOP
 from .emulator import free_port
 
-pytestmark = pytest.mark.browser
+# One xdist worker runs the module, so it starts `make dev` once.
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("make-dev")]
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # Settings a developer's shell might carry that would point `make dev` elsewhere.
 SCRUBBED = ("DATABASE_URL", "SECRET_KEY", "MENTORLY_ENV") + tuple(
@@ -38,10 +43,18 @@ class DevServer:
         with sqlite3.connect(self.database) as conn:
             return conn.execute("SELECT clerk_id, email, first_name, last_name, deleted_at FROM users").fetchall()
 
+    def reset(self) -> None:
+        """The emulator forgets everything; every table but the migrations' own is emptied."""
+        requests.post(f"{self.emulator_url}/__emulator/reset", timeout=10).raise_for_status()
+        with sqlite3.connect(self.database) as conn:
+            tables = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name <> 'alembic_version'")
+            for (table,) in tables.fetchall():
+                conn.execute(f'DELETE FROM "{table}"')
 
-@pytest.fixture
-def dev_server(tmp_path) -> Iterator[DevServer]:
-    instance = tmp_path / "instance"
+
+@pytest.fixture(scope="module")
+def started_dev_server(tmp_path_factory) -> Iterator[DevServer]:
+    instance = tmp_path_factory.mktemp("dev") / "instance"
     app_port, emulator_port = free_port(), free_port()
     env = {name: value for name, value in os.environ.items() if name not in SCRUBBED}
     env.update(
@@ -50,7 +63,7 @@ def dev_server(tmp_path) -> Iterator[DevServer]:
         EMULATOR_PORT=str(emulator_port),
         PYTHONUNBUFFERED="1",
     )
-    log = tmp_path / "dev.log"
+    log = instance.parent / "dev.log"
     with open(log, "wb") as output:
         process = subprocess.Popen(
             [sys.executable, "-m", "mentorly.dev"],
@@ -76,6 +89,12 @@ def dev_server(tmp_path) -> Iterator[DevServer]:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=5)
+
+
+@pytest.fixture
+def dev_server(started_dev_server) -> DevServer:
+    started_dev_server.reset()
+    return started_dev_server
 
 
 def wait_for(predicate, timeout: float = 10.0, message: str = "condition"):

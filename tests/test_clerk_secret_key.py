@@ -8,21 +8,14 @@ import subprocess
 
 import pytest
 
-from mentorly.extensions import db
-
-from .conftest import make_migrated_app
 from .test_production import BIN, ROOT, GunicornServer, production_env
 
 pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture
-def wrong_key_app(emulator, postgres_url, tmp_path):
-    config = dict(emulator.app_config(), CLERK_SECRET_KEY="sk_test_revoked_or_mistyped", CLERK_JWT_KEY=None)
-    app = make_migrated_app(postgres_url, tmp_path, **config)
-    yield app
-    with app.app_context():
-        db.engine.dispose()
+def wrong_key_app(emulator, make_app):
+    return make_app(**emulator.app_config(), CLERK_SECRET_KEY="sk_test_revoked_or_mistyped", CLERK_JWT_KEY=None)
 
 
 def test_signed_in_pages_say_clerk_is_unavailable_and_the_log_names_the_key_once(wrong_key_app, emulator, caplog):

@@ -10,7 +10,6 @@ import pytest
 from mentorly.extensions import db
 from mentorly.models import User
 from mentorly.users import sync_user_to_db, update_user_profile
-from tests.conftest import dispose, make_migrated_app
 from tests.sections_support import emulator_config
 from tests.webhook_support import user_row, users_snapshot
 
@@ -18,10 +17,8 @@ pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture
-def app(postgres_url, tmp_path, emulator):
-    app = make_migrated_app(postgres_url, tmp_path, **emulator_config(emulator))
-    yield app
-    dispose(app)
+def app(make_app, emulator):
+    return make_app(**emulator_config(emulator))
 
 
 @pytest.fixture

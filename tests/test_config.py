@@ -133,17 +133,16 @@ def test_an_unknown_environment_is_refused(tmp_path):
     assert "MENTORLY_ENV" in str(caught.value)
 
 
-def test_the_app_verifies_deliveries_with_the_alias_secret(tmp_path):
+@pytest.mark.postgres
+def test_the_app_verifies_deliveries_with_the_alias_secret(tmp_path, make_app):
     """End to end: a secret given only as WEBHOOK_SECRET is the one deliveries are checked with."""
     import json
 
-    from .conftest import Svix, make_migrated_app
+    from .conftest import Svix
 
     alias = "whsec_" + "c2VlZC1zdHlsZS1zZWNyZXQtZm9yLXRoZS13ZWJob29r"
     settings = load_settings(tmp_path, environ={"MENTORLY_ENV": "testing", "WEBHOOK_SECRET": alias, "SECRET_KEY": "k"})
-    app = make_migrated_app(
-        f"sqlite:///{tmp_path / 'alias.db'}", tmp_path, CLERK_WEBHOOK_SIGNING_SECRET=settings["CLERK_WEBHOOK_SIGNING_SECRET"]
-    )
+    app = make_app(CLERK_WEBHOOK_SIGNING_SECRET=settings["CLERK_WEBHOOK_SIGNING_SECRET"])
     client = app.test_client()
     body = json.dumps({"type": "ping", "object": "event", "data": {}})
     assert client.post("/api/webhooks/clerk", data=body, headers=Svix(alias).headers(body)).get_json() == {"status": "ignored"}

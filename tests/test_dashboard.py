@@ -8,6 +8,8 @@ from tests.conftest import make_session_token
 from tests.emulator import free_port
 from tests.onboarding_support import HTMX, SETTINGS_SECTIONS, location_path, set_progress, text
 
+pytestmark = pytest.mark.postgres
+
 
 def test_the_dashboard_greets_the_user_with_their_profile(app, client, sign_in):
     user = sign_in(client, onboarded=True, first_name="Ada", last_name="Lovelace", username="ada_l",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import psycopg
+import pytest
 
 from .conftest import base_config, make_session_token
 from .emulator import free_port
@@ -12,7 +13,7 @@ from mentorly import create_app
 
 def test_a_signed_in_page_answers_503_when_the_database_is_down(tmp_path):
     dead = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/mentorly?connect_timeout=2"
-    app = create_app(base_config(dead, tmp_path))
+    app = create_app(base_config(dead))
     client = app.test_client()
     client.set_cookie("__session", make_session_token("user_outage"))
 
@@ -28,7 +29,8 @@ def test_a_signed_in_page_answers_503_when_the_database_is_down(tmp_path):
     assert health.status_code == 503 and health.get_json()["status"] == "unavailable"
 
 
-def test_pages_answer_at_once_after_the_database_dropped_every_connection(pg_app):
+@pytest.mark.postgres
+def test_pages_answer_at_once_after_the_database_dropped_every_connection(app):
     """A restart or failover closes every pooled connection: the next page still answers 200."""
     from sqlalchemy import text
 
@@ -37,8 +39,8 @@ def test_pages_answer_at_once_after_the_database_dropped_every_connection(pg_app
 
     from .conftest import clerk_user
 
-    client = pg_app.test_client()
-    with pg_app.app_context():
+    client = app.test_client()
+    with app.app_context():
         sync_user_to_db(clerk_user("user_restart"))
         db.session.execute(text("UPDATE users SET is_onboarded = true"))
         db.session.commit()
@@ -48,7 +50,7 @@ def test_pages_answer_at_once_after_the_database_dropped_every_connection(pg_app
     assert client.get("/healthz").status_code == 200
 
     # From outside the app's pool, as a restart would.
-    with psycopg.connect(pg_app.config["SQLALCHEMY_DATABASE_URI"].replace("+psycopg", ""), autocommit=True) as admin:
+    with psycopg.connect(app.config["SQLALCHEMY_DATABASE_URI"].replace("+psycopg", ""), autocommit=True) as admin:
         ended = admin.execute(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
             (database,),

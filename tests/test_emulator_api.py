@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import time
 
@@ -404,7 +405,20 @@ def test_reset_forgets_everything_but_the_key(emulator):
     emulator.fault("error", count=5)
     emulator.reset()
     assert emulator.api("GET", "/users/count").json()["total_count"] == 0
+    assert emulator.sent_webhooks(wait=0) == [] and emulator.control("GET", "/faults")["faults"] == []
     assert emulator.api("GET", "/jwks").json() == jwks
+
+
+def test_the_publishable_key_names_the_emulators_own_host(emulator):
+    key = emulator.control("GET", "/health")["publishable_key"]
+    assert base64.b64decode(key.removeprefix("pk_test_") + "==").decode() == f"127.0.0.1:{emulator.port}$"
+
+
+def test_the_default_port_gives_the_configured_publishable_key():
+    from mentorly.config import EMULATOR_PORT, EMULATOR_PUBLISHABLE_KEY
+    from mentorly.emulator import publishable_key_for
+
+    assert publishable_key_for(f"http://127.0.0.1:{EMULATOR_PORT}") == EMULATOR_PUBLISHABLE_KEY
 
 
 def test_the_emulator_refuses_to_start_in_production(tmp_path, monkeypatch):

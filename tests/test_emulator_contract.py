@@ -21,7 +21,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 from svix.webhooks import Webhook
 
-from .conftest import CLERK_DIR, dispose, load_payload, make_migrated_app
+from .conftest import CLERK_DIR, load_payload
 
 BAPI_URN = "urn:clerk:bapi"
 WEBHOOKS_URN = "urn:clerk:webhooks"
@@ -206,13 +206,11 @@ def test_clerks_own_session_example_shows_why_session_events_are_validated_in_pa
 
 
 @pytest.fixture
-def mentorly_app(tmp_path, emulator):
-    app = make_migrated_app(f"sqlite:///{tmp_path / 'mentorly.db'}", tmp_path,
-                            CLERK_WEBHOOK_SIGNING_SECRET=emulator.webhook_secret)
-    yield app
-    dispose(app)
+def mentorly_app(make_app, emulator):
+    return make_app(CLERK_WEBHOOK_SIGNING_SECRET=emulator.webhook_secret)
 
 
+@pytest.mark.postgres
 def test_every_webhook_validates_and_passes_mentorlys_signature_check(emulator, webhook_receiver, mentorly_app):
     emulator.set_webhooks(True, url=webhook_receiver.url)
     user = emulator.create_user(email="carol@example.test", first_name="Carol", username="carol")

@@ -253,6 +253,7 @@ def test_the_account_page_toggles_security_and_connected_accounts(emulator, webh
     assert "Disconnect GitHub" in http.get(f"{emulator.url}/user", timeout=5).text
     http.post(f"{emulator.url}/user", data={"action": "disconnect", "provider": "oauth_github"})
     assert emulator.api("GET", f"/users/{user_id}").json()["external_accounts"] == []
+    emulator.wait_for_webhooks()  # the last change's delivery may still be on its way
     updates = [h.json for h in webhook_receiver.accepted() if h.json["type"] == "user.updated"]
     assert [(u["data"]["password_enabled"], u["data"]["two_factor_enabled"], len(u["data"]["external_accounts"]))
             for u in updates] == [(False, False, 0), (False, True, 0), (False, True, 1), (False, True, 0)]

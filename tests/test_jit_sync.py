@@ -14,8 +14,6 @@ from mentorly.auth.session import login_required
 from mentorly.extensions import db
 from mentorly.models import User
 
-from .conftest import make_migrated_app
-
 
 def add_probe(app):
     @login_required
@@ -25,14 +23,12 @@ def add_probe(app):
     app.add_url_rule("/probe", "probe", whoami)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def jit_app(request, emulator, tmp_path):
-    url = f"sqlite:///{tmp_path / 'jit.db'}" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
-    app = make_migrated_app(url, tmp_path, **emulator.app_config(), CLERK_JWT_KEY=None)
+@pytest.fixture
+def jit_app(make_app, emulator):
+    """The app with Clerk's emulator, tokens checked against its JWKS, and a page that needs sign-in."""
+    app = make_app(**emulator.app_config(jwks=True))
     add_probe(app)
-    yield app
-    with app.app_context():
-        db.engine.dispose()
+    return app
 
 
 def count_users(app, clerk_id):
@@ -64,10 +60,10 @@ def test_clerk_down_during_just_in_time_sync_is_a_clear_503(jit_app, emulator):
     assert count_users(jit_app, clerk_user["id"]) == 0
 
 
-def test_two_first_requests_at_once_make_one_row(emulator, postgres_url, tmp_path):
+@pytest.mark.postgres
+def test_two_first_requests_at_once_make_one_row(emulator, jit_app):
     emulator.set_webhooks(False)
-    app = make_migrated_app(postgres_url, tmp_path, **emulator.app_config(), CLERK_JWT_KEY=None)
-    add_probe(app)
+    app = jit_app
     clerk_user = emulator.create_user()
     token = emulator.sign_in(clerk_user["id"])
 
@@ -93,5 +89,3 @@ def test_two_first_requests_at_once_make_one_row(emulator, postgres_url, tmp_pat
         server.server_close()
     assert answers == [200] * 8
     assert count_users(app, clerk_user["id"]) == 1
-    with app.app_context():
-        db.engine.dispose()

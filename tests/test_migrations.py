@@ -16,7 +16,7 @@ from mentorly import MIGRATIONS, create_app
 from mentorly.extensions import db
 from mentorly.models import NotificationSettings
 
-from .conftest import base_config, dispose, make_migrated_app
+from .conftest import base_config, dispose
 from .webhook_support import clerk_user, event
 
 APP_TABLES = {"users", "webhook_events", "notification_settings"}
@@ -49,8 +49,16 @@ def index_definitions(app) -> dict[str, str]:
             return {name: definition or "" for name, definition in rows}
 
 
-def test_upgrade_downgrade_upgrade_on_postgresql(postgres_url, tmp_path, svix):
-    app = make_migrated_app(postgres_url, tmp_path)
+def migrated_app(database_url: str):
+    """An app whose empty database the migrations have just built."""
+    app = create_app(base_config(database_url))
+    with app.app_context():
+        upgrade(directory=str(MIGRATIONS))
+    return app
+
+
+def test_upgrade_downgrade_upgrade_on_postgresql(empty_postgres_url, svix):
+    app = migrated_app(empty_postgres_url)
     try:
         assert current_revision(app) == head_revision()
         assert APP_TABLES <= table_names(app)
@@ -73,14 +81,18 @@ def test_upgrade_downgrade_upgrade_on_postgresql(postgres_url, tmp_path, svix):
         dispose(app)
 
 
-def test_upgrade_downgrade_upgrade_on_sqlite(sqlite_app):
-    with sqlite_app.app_context():
-        downgrade(directory=str(MIGRATIONS), revision="base")
-    assert table_names(sqlite_app) <= {"alembic_version"}
-    with sqlite_app.app_context():
-        upgrade(directory=str(MIGRATIONS))
-    assert APP_TABLES <= table_names(sqlite_app)
-    assert set(LIVE_UNIQUE_INDEXES) <= set(index_definitions(sqlite_app))
+def test_upgrade_downgrade_upgrade_on_sqlite(tmp_path):
+    app = migrated_app(f"sqlite:///{tmp_path / 'mentorly.db'}")
+    try:
+        with app.app_context():
+            downgrade(directory=str(MIGRATIONS), revision="base")
+        assert table_names(app) <= {"alembic_version"}
+        with app.app_context():
+            upgrade(directory=str(MIGRATIONS))
+        assert APP_TABLES <= table_names(app)
+        assert set(LIVE_UNIQUE_INDEXES) <= set(index_definitions(app))
+    finally:
+        dispose(app)
 
 
 def test_case_insensitive_partial_unique_indexes(app):
@@ -115,8 +127,9 @@ def test_the_indexes_enforce_uniqueness_among_live_users_only(app):
             assert conn.execute(text("SELECT count(*) FROM users")).scalar() == 4
 
 
-def test_no_drift_between_models_and_migrations_on_postgresql(pg_app):
-    with pg_app.app_context():
+@pytest.mark.postgres
+def test_no_drift_between_models_and_migrations_on_postgresql(app):
+    with app.app_context():
         with db.engine.connect() as conn:
             # What `flask db check` compares: tables, columns, types, indexes and constraints.
             context = MigrationContext.configure(conn, opts={"compare_type": True})
@@ -124,8 +137,8 @@ def test_no_drift_between_models_and_migrations_on_postgresql(pg_app):
         check(directory=str(MIGRATIONS))  # raises if autogenerate would write anything
 
 
-def test_0002_gives_existing_live_users_their_notification_settings(postgres_url, tmp_path):
-    app = create_app(base_config(postgres_url, tmp_path))
+def test_0002_gives_existing_live_users_their_notification_settings(empty_postgres_url):
+    app = create_app(base_config(empty_postgres_url))
     try:
         with app.app_context():
             upgrade(directory=str(MIGRATIONS), revision="0001")

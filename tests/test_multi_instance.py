@@ -15,7 +15,7 @@ import pytest
 import requests
 from svix.webhooks import Webhook
 
-from .test_production import SIGNING_SECRET, GunicornServer, migrate, production_env
+from .test_production import SIGNING_SECRET, GunicornServer, production_env
 from .webhook_support import BASE_MS, clerk_user, deleted_event, event, session_event
 
 USERS = 24
@@ -42,7 +42,6 @@ def deliveries() -> list[tuple[str, str]]:
 @pytest.mark.postgres
 def test_two_instances_apply_each_delivery_exactly_once(postgres_url, tmp_path):
     env = production_env(postgres_url)
-    migrate(env, tmp_path)
     messages = deliveries()
     signer = Webhook(SIGNING_SECRET)
 

@@ -16,6 +16,8 @@ from mentorly.users import sync_user_to_db
 from tests.conftest import clerk_user
 from tests.sections_support import HTMX, SETTINGS, page_csrf, text
 
+pytestmark = pytest.mark.postgres
+
 URL = f"{SETTINGS}/notifications"
 
 
@@ -215,9 +217,9 @@ def test_signed_out_posts_change_nothing(app, client):
 
 
 @pytest.mark.postgres
-def test_concurrent_first_reads_create_one_row_on_postgresql(pg_app):
+def test_concurrent_first_reads_create_one_row_on_postgresql(app):
     """Several first requests at once: every one gets the row, none fails, one row exists."""
-    with pg_app.app_context():
+    with app.app_context():
         user_id = sync_user_to_db(clerk_user()).id
     barrier = threading.Barrier(8)
     errors: list[BaseException] = []
@@ -225,7 +227,7 @@ def test_concurrent_first_reads_create_one_row_on_postgresql(pg_app):
 
     def first_read() -> None:
         try:
-            with pg_app.app_context():
+            with app.app_context():
                 barrier.wait(timeout=10)
                 seen.append(notification_settings_for(user_id).digest_frequency)
         except BaseException as exc:  # noqa: BLE001 - reported below
@@ -239,4 +241,4 @@ def test_concurrent_first_reads_create_one_row_on_postgresql(pg_app):
 
     assert errors == []
     assert seen == ["weekly"] * 8
-    assert row_count(pg_app, user_id) == 1
+    assert row_count(app, user_id) == 1

@@ -25,6 +25,8 @@ from tests.onboarding_support import (
     textarea_value,
 )
 
+pytestmark = pytest.mark.postgres
+
 ONBOARDING_URLS = ["/onboarding"] + [f"/onboarding/{slug}" for slug in STEP_SLUGS]
 DASHBOARD_URLS = ["/dashboard", "/dashboard/settings"] + [f"/dashboard/settings/{s}" for s in SETTINGS_SECTIONS]
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import dispose, make_migrated_app
 from tests.onboarding_support import (
     checked_values,
     field_block,
@@ -20,17 +19,13 @@ from tests.onboarding_support import (
     textarea_value,
 )
 
+pytestmark = pytest.mark.postgres
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def clerk_app(request, emulator, tmp_path):
-    """The app on each database, with Clerk = the emulator (its JWKS verifies the tokens)."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'mentorly.db'}"
-    else:
-        url = request.getfixturevalue("postgres_url")
-    app = make_migrated_app(url, tmp_path, CLERK_JWT_KEY=None, **emulator.app_config())
-    yield app
-    dispose(app)
+
+@pytest.fixture
+def clerk_app(make_app, emulator):
+    """The app with Clerk = the emulator (its JWKS verifies the tokens)."""
+    return make_app(**emulator.app_config(jwks=True))
 
 
 def clerk_user(emulator, user_id: str) -> dict:

@@ -4,18 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
-from contextlib import contextmanager
 import runpy
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
-import psycopg
 import pytest
 import requests
 from flask import jsonify, request
@@ -23,17 +19,13 @@ from flask import jsonify, request
 from mentorly import create_app
 from mentorly.config import PRODUCTION_REQUIRED
 
+from .emulator import free_port
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 FAPI = "https://clerk.example.com"
 PUBLISHABLE_KEY = "pk_test_Y2xlcmsuZXhhbXBsZS5jb20k"  # base64("clerk.example.com$")
 SIGNING_SECRET = "whsec_" + "cHJvZHVjdGlvbi10ZXN0LXNpZ25pbmctc2VjcmV0"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def production_env(database_url: str | None = None, **extra: str) -> dict[str, str]:
@@ -126,25 +118,16 @@ def csp(response: requests.Response) -> dict[str, list[str]]:
     return {name: sources for name, *sources in (part.split() for part in policy.split(";") if part.strip())}
 
 
-@contextmanager
-def throwaway_database(server_url) -> Iterator[str]:
-    """A new database on the test server (for fixtures wider than one test), dropped afterwards."""
-    admin = server_url.set(drivername="postgresql").render_as_string(hide_password=False)
-    name = f"mentorly_prod_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield server_url.set(drivername="postgresql+psycopg", database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+# The tests on the one production instance share an xdist worker, which starts it once.
+on_the_server = pytest.mark.xdist_group("production-server")
 
 
 @pytest.fixture(scope="module")
 def production_server(postgres_server, tmp_path_factory):
-    """One production instance for the HTTP checks of this module (starting one takes seconds)."""
+    """One production instance for the HTTP checks of this module (starting one takes seconds),
+    on a new database that `flask db upgrade` builds as a deployment would."""
     workdir = tmp_path_factory.mktemp("production")
-    with throwaway_database(postgres_server) as database_url:
+    with postgres_server.database() as database_url:
         env = production_env(database_url, LOG_FORMAT="json", TRUST_PROXY="1")
         migrate(env, workdir)
         with GunicornServer(env, workdir) as server:
@@ -155,6 +138,7 @@ def production_server(postgres_server, tmp_path_factory):
 
 
 @pytest.mark.postgres
+@on_the_server
 def test_security_headers_over_http(production_server):
     response = requests.get(f"{production_server.url}/healthz", timeout=5)
     assert response.status_code == 200 and response.json() == {"status": "ok"}
@@ -176,6 +160,7 @@ def test_security_headers_over_http(production_server):
 
 
 @pytest.mark.postgres
+@on_the_server
 def test_the_sign_in_page_loads_clerk_from_the_frontend_api_with_secure_cookies(production_server):
     response = requests.get(f"{production_server.url}/sign-in", timeout=5)
     assert response.status_code == 200
@@ -200,6 +185,7 @@ EMULATOR_PATHS = ("/__emulator", "/__emulator/health", "/__emulator/users", "/__
 
 
 @pytest.mark.postgres
+@on_the_server
 def test_production_never_exposes_the_emulator(production_server):
     for path in EMULATOR_PATHS:
         response = requests.get(f"{production_server.url}{path}", timeout=5)
@@ -210,6 +196,7 @@ def test_production_never_exposes_the_emulator(production_server):
 
 
 @pytest.mark.postgres
+@on_the_server
 def test_access_log_has_no_query_strings_and_app_logs_are_json(production_server):
     requests.get(f"{production_server.url}/healthz?token=sekrit-value&email=someone%40example.com", timeout=5)
     refused = requests.post(f"{production_server.url}/api/webhooks/clerk", data="{}", timeout=5)
@@ -325,6 +312,7 @@ def test_a_views_own_security_header_wins_and_none_is_sent_twice(monkeypatch, tm
     assert "Set-Cookie" not in headers  # no session was touched: no cookie for a cookieless visit
 
 
+@pytest.mark.postgres
 def test_development_keeps_the_csp_off_but_the_safe_headers_on(app, client):
     response = client.get("/healthz")
     assert "Content-Security-Policy" not in response.headers

@@ -12,9 +12,8 @@ import os
 from datetime import UTC, datetime
 
 import pytest
-from flask_migrate import upgrade
 
-from mentorly import MIGRATIONS, create_app
+from mentorly import create_app
 from mentorly.extensions import db
 from mentorly.users import sync_user_to_db
 
@@ -22,7 +21,7 @@ from .browser import DESKTOP, LiveServer
 from .conftest import TEST_JWT_KEY, clerk_user, make_session_token
 from .test_production import production_env
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.postgres]
 
 COLLECT_VIOLATIONS = """
 window.__csp = [];
@@ -43,9 +42,8 @@ SIGNED_IN_PAGES = [
 
 
 @pytest.fixture
-def production_site(monkeypatch, tmp_path):
-    env = production_env(f"sqlite:///{tmp_path / 'csp.db'}", CLERK_JWT_KEY=TEST_JWT_KEY,
-                         CLERK_AUTHORIZED_PARTIES="http://localhost")
+def production_site(monkeypatch, tmp_path, database_url):
+    env = production_env(database_url, CLERK_JWT_KEY=TEST_JWT_KEY, CLERK_AUTHORIZED_PARTIES="http://localhost")
     for name in list(os.environ):
         if name.startswith(("MENTORLY_", "CLERK_")):
             monkeypatch.delenv(name, raising=False)
@@ -61,7 +59,6 @@ def production_site(monkeypatch, tmp_path):
         return '<!doctype html><p style="color: red">x</p><script>document.title = "ran"</script>'
 
     with app.app_context():
-        upgrade(directory=str(MIGRATIONS))
         onboarded = sync_user_to_db(clerk_user(email="csp@example.com"))
         onboarded.is_onboarded = True
         onboarded.onboarding_step = 4

@@ -17,15 +17,14 @@ from werkzeug.test import encode_multipart
 
 from mentorly.settings.forms import AVATAR_MAX_BYTES
 
-from .conftest import make_migrated_app, dispose
 from .settings_support import HTMX, PROFILE, csrf_token, image_bytes, load_user, profile_data, sign_in_clerk_user
+
+pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture
-def clerk_app(postgres_url, tmp_path, emulator):
-    app = make_migrated_app(postgres_url, tmp_path, **emulator.app_config())
-    yield app
-    dispose(app)
+def clerk_app(make_app, emulator):
+    return make_app(**emulator.app_config())
 
 
 @pytest.fixture

@@ -26,9 +26,9 @@ FLAG = "\U0001f1eb\U0001f1f7"
 
 
 @pytest.fixture
-def ctx(sqlite_app):
-    with sqlite_app.test_request_context(method="POST"):
-        yield sqlite_app
+def ctx(app):
+    with app.test_request_context(method="POST"):
+        yield app
 
 
 def bio_ok(value: str) -> bool:

@@ -18,24 +18,22 @@ from mentorly.clerk.client import ClerkClient, ClerkNotFound
 from mentorly.extensions import db
 from mentorly.models import EndedSession, User
 
-from .conftest import Svix, csrf_token_in, make_migrated_app
+from .conftest import Svix, csrf_token_in
 
 pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture
-def clerk_app(emulator, postgres_url, tmp_path):
+def clerk_app(emulator, make_app):
     """The app on PostgreSQL, trusting the emulator's keys (JWKS) and receiving its webhooks."""
-    app = make_migrated_app(postgres_url, tmp_path, **emulator.app_config(), CLERK_JWT_KEY=None)
+    app = make_app(**emulator.app_config(), CLERK_JWT_KEY=None)
 
     @login_required
     def whoami():
         return {"clerk_id": g.user.clerk_id, "sid": g.claims["sid"]}
 
     app.add_url_rule("/probe", "probe", whoami)
-    yield app
-    with app.app_context():
-        db.engine.dispose()
+    return app
 
 
 @pytest.fixture

@@ -36,19 +36,8 @@ def _unblock_first_name(app, name: str) -> None:
         conn.execute(text(f"DROP FUNCTION refuse_{name.lower()}()"))
 
 
-@pytest.fixture
-def pg_client(pg_app):
-    return pg_app.test_client()
-
-
-@pytest.fixture
-def pg_runner(pg_app):
-    return pg_app.test_cli_runner()
-
-
 @pytest.mark.postgres
-def test_a_failed_delivery_replayed_after_the_fix_applies_once(pg_app, pg_client, pg_runner, svix):
-    app, client, runner = pg_app, pg_client, pg_runner
+def test_a_failed_delivery_replayed_after_the_fix_applies_once(app, client, runner, svix):
     user = clerk_user("user_replay1", email="grace@example.com", first_name="Grace")
     _block_first_name(app, "Grace")
     response = svix.post(client, event("user.created", user), msg_id="msg_replay_1")
@@ -84,9 +73,8 @@ def test_a_failed_delivery_replayed_after_the_fix_applies_once(pg_app, pg_client
 
 
 @pytest.mark.postgres
-def test_replay_keeps_the_ordering_guard(pg_app, pg_client, pg_runner, svix):
+def test_replay_keeps_the_ordering_guard(app, client, runner, svix):
     """A failed old event replayed after a newer one arrived is stale, not a rollback."""
-    app, client, runner = pg_app, pg_client, pg_runner
     old = clerk_user("user_replay2", email="old@example.com", first_name="Blocked")
     _block_first_name(app, "Blocked")
     assert svix.post(client, event("user.created", old), msg_id="msg_old").json["status"] == "failed"

@@ -25,6 +25,8 @@ from tests.sections_support import (
     text,
 )
 
+pytestmark = pytest.mark.postgres
+
 URL = f"{SETTINGS}/security"
 
 

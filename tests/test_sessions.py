@@ -19,6 +19,8 @@ from mentorly.users import delete_user_from_db
 
 from .conftest import TEST_JWT_KEY, TEST_SIGNING_KEY, clerk_user, make_session_token
 
+pytestmark = pytest.mark.postgres
+
 OTHER_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 

@@ -10,6 +10,8 @@ import pytest
 from .settings_support import member  # noqa: F401  (a fixture)
 from .settings_support import HTMX, PROFILE, SECTIONS, csrf_token, load_user, profile_data
 
+pytestmark = pytest.mark.postgres
+
 SETTINGS_URLS = ["/dashboard/settings", "/dashboard/settings/"] + [f"/dashboard/settings/{s}" for s in SECTIONS] + [
     "/dashboard/settings/profile/timezones"
 ]

@@ -16,6 +16,8 @@ import pytest
 from .settings_support import member  # noqa: F401  (a fixture)
 from .settings_support import HTMX, PROFILE, csrf_token, load_user, profile_data
 
+pytestmark = pytest.mark.postgres
+
 
 def field_error(page: str, field: str) -> str | None:
     match = re.search(rf'<small class="field-error" id="{field}-error">(.*?)</small>', page, re.S)

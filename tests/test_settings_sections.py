@@ -22,6 +22,8 @@ from tests.sections_support import (
     text,
 )
 
+pytestmark = pytest.mark.postgres
+
 HEADINGS = {
     "notifications": "Notifications",
     "security": "Security",

@@ -32,7 +32,7 @@ from mentorly.users import (
     update_appearance,
 )
 
-from .conftest import clerk_user, dispose, make_migrated_app
+from .conftest import clerk_user
 from .onboarding_support import load_user, post_step
 from .sections_support import page_csrf
 from .settings_support import member  # noqa: F401  (a fixture)
@@ -230,13 +230,12 @@ def test_the_onboarding_steps_save_through_users_py(app, client, sign_in):
 
 
 @pytest.fixture
-def clerk_pg_app(emulator, postgres_url, tmp_path):
-    """The app on PostgreSQL with Clerk = the emulator (its JWKS verifies the tokens)."""
-    app = make_migrated_app(postgres_url, tmp_path, CLERK_JWT_KEY=None, **emulator.app_config())
-    yield app
-    dispose(app)
+def clerk_pg_app(emulator, make_app):
+    """The app with Clerk = the emulator (its JWKS verifies the tokens)."""
+    return make_app(CLERK_JWT_KEY=None, **emulator.app_config())
 
 
+@pytest.mark.postgres
 def test_with_clerk_the_wizard_and_the_profile_still_write_only_through_users_py(clerk_pg_app, emulator):
     """Names go to Clerk and come back through sync_user_to_db; finishing marks the row onboarded."""
     person = emulator.create_user(email="grace@example.test", first_name="Grace", last_name=None, username=None)

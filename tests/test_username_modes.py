@@ -12,18 +12,16 @@ import requests
 from mentorly.clerk.instance import username_mode
 from mentorly.users import sync_user_to_db
 
-from .conftest import dispose, make_migrated_app, make_session_token
+from .conftest import make_session_token
 from .settings_support import PROFILE, csrf_token, load_user, profile_data, sign_in_clerk_user
 
 pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture
-def clerk_app(postgres_url, tmp_path, emulator):
+def clerk_app(make_app, emulator):
     """An app that asks the emulator's Frontend API which username setting it has."""
-    app = make_migrated_app(postgres_url, tmp_path, **emulator.app_config(), CLERK_USERNAMES=None)
-    yield app
-    dispose(app)
+    return make_app(**emulator.app_config(), CLERK_USERNAMES=None)
 
 
 @pytest.mark.parametrize("mode,enabled,required", [("required", True, True), ("optional", True, False),
@@ -83,16 +81,13 @@ def test_without_usernames_the_field_is_gone_and_onboarding_finishes(clerk_app, 
     assert load_user(clerk_app, newcomer["id"]).last_name == "Comer"
 
 
-def test_clerk_usernames_overrides_and_an_unreachable_instance_means_optional(postgres_url, tmp_path, emulator):
+def test_clerk_usernames_overrides_and_an_unreachable_instance_means_optional(make_app, emulator):
     emulator.settings(usernames="required")
     for setting, expected in (("off", "off"), (None, "required")):
-        app = make_migrated_app(postgres_url, tmp_path, **emulator.app_config(), CLERK_USERNAMES=setting)
+        app = make_app(**emulator.app_config(), CLERK_USERNAMES=setting)
         with app.test_request_context():
             assert username_mode() == expected
-        dispose(app)
     # A publishable key whose Frontend API host does not answer.
-    unreachable = make_migrated_app(postgres_url, tmp_path, CLERK_USERNAMES=None,
-                                    CLERK_PUBLISHABLE_KEY="pk_test_MTI3LjAuMC4xOjkk")
+    unreachable = make_app(CLERK_USERNAMES=None, CLERK_PUBLISHABLE_KEY="pk_test_MTI3LjAuMC4xOjkk")
     with unreachable.test_request_context():
         assert username_mode() == "optional"
-    dispose(unreachable)

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import psycopg
+import pytest
 import requests
 from sqlalchemy import update
 from sqlalchemy.engine import make_url
@@ -114,50 +115,54 @@ def post_all_at_once(url: str, requests_to_send: list[tuple[str, dict[str, str]]
     return responses
 
 
-def test_the_same_delivery_ten_times_at_once(pg_app, svix):
+@pytest.mark.postgres
+def test_the_same_delivery_ten_times_at_once(app, svix):
     body = json.dumps(event("user.created", clerk_user("user_race", email="race@example.org", username="racer")))
     headers = svix.headers(body, "msg_race")
-    with serving(pg_app, N) as (url, in_flight):
+    with serving(app, N) as (url, in_flight):
         responses = post_all_at_once(url, [(body, headers)] * N)
     assert in_flight["max"] == N, "the requests did not overlap"
     assert [r.status_code for r in responses] == [200] * N, [r.text for r in responses]
     outcomes = sorted(r.json()["status"] for r in responses)
     assert outcomes == ["applied"] + ["duplicate"] * (N - 1)
-    [record] = all_events(pg_app)
+    [record] = all_events(app)
     assert (record.svix_id, record.status) == ("msg_race", "applied")
-    [user] = all_users(pg_app)
+    [user] = all_users(app)
     assert (user.clerk_id, user.email, user.username) == ("user_race", "race@example.org", "racer")
 
 
-def test_ten_different_deliveries_creating_one_user_at_once(pg_app, svix):
+@pytest.mark.postgres
+def test_ten_different_deliveries_creating_one_user_at_once(app, svix):
     body = json.dumps(event("user.created", clerk_user("user_many", email="many@example.org")))
     batch = [(body, svix.headers(body, f"msg_many_{i}")) for i in range(N)]
-    with serving(pg_app, N) as (url, in_flight):
+    with serving(app, N) as (url, in_flight):
         responses = post_all_at_once(url, batch)
     assert in_flight["max"] == N
     assert [r.status_code for r in responses] == [200] * N, [r.text for r in responses]
     assert {r.json()["status"] for r in responses} == {"applied"}
-    assert len(all_users(pg_app)) == 1
-    assert sorted(e.svix_id for e in all_events(pg_app)) == sorted(f"msg_many_{i}" for i in range(N))
+    assert len(all_users(app)) == 1
+    assert sorted(e.svix_id for e in all_events(app)) == sorted(f"msg_many_{i}" for i in range(N))
 
 
-def test_concurrent_updates_of_one_user_settle_on_the_newest(pg_app, svix):
+@pytest.mark.postgres
+def test_concurrent_updates_of_one_user_settle_on_the_newest(app, svix):
     versions = [clerk_user("user_vers", username=f"v{i}", updated_at=BASE_MS + i) for i in range(N)]
     batch = []
     for i, data in enumerate(versions):
         body = json.dumps(event("user.created" if i == 0 else "user.updated", data))
         batch.append((body, svix.headers(body, f"msg_v{i}")))
-    with serving(pg_app, N) as (url, _):
+    with serving(app, N) as (url, _):
         responses = post_all_at_once(url, batch)
     assert [r.status_code for r in responses] == [200] * N, [r.text for r in responses]
     assert responses[-1].json()["status"] == "applied"  # the newest always applies
     assert {r.json()["status"] for r in responses} <= {"applied", "stale"}
-    user = user_row(pg_app, "user_vers")
+    user = user_row(app, "user_vers")
     assert (user.username, user.clerk_updated_at) == (f"v{N - 1}", BASE_MS + N - 1)
-    assert len(all_events(pg_app)) == N
+    assert len(all_events(app)) == N
 
 
-def test_concurrent_new_users_claiming_one_email_settle_after_retries(pg_app, svix):
+@pytest.mark.postgres
+def test_concurrent_new_users_claiming_one_email_settle_after_retries(app, svix):
     # Clerk would not say this at one instant, but an outage backlog can replay it that way.
     # Each delivery either applies, or (if another took the address between its hand-over and
     # its commit) is answered 503 with nothing written, and Svix's retry then applies it.
@@ -165,39 +170,41 @@ def test_concurrent_new_users_claiming_one_email_settle_after_retries(pg_app, sv
     for i in range(N):
         body = json.dumps(event("user.created", clerk_user(f"user_claim_{i}", email="Claimed@example.org", username="claimed")))
         batch.append((body, svix.headers(body, f"msg_claim_{i}")))
-    with serving(pg_app, N) as (url, _):
+    with serving(app, N) as (url, _):
         responses = post_all_at_once(url, batch)
         assert {r.status_code for r in responses} <= {200, 503}, [r.text for r in responses]
         retried = [i for i, r in enumerate(responses) if r.status_code == 503]
         for i in retried:
-            assert event_row(pg_app, f"msg_claim_{i}") is None
+            assert event_row(app, f"msg_claim_{i}") is None
             body, _ = batch[i]
             again = requests.post(url, data=body.encode(), headers=svix.headers(body, f"msg_claim_{i}"), timeout=30)
             assert again.status_code == 200 and again.json() == {"status": "applied"}
-    assert [event_row(pg_app, f"msg_claim_{i}").status for i in range(N)] == ["applied"] * N
-    users = all_users(pg_app)
+    assert [event_row(app, f"msg_claim_{i}").status for i in range(N)] == ["applied"] * N
+    users = all_users(app)
     assert len(users) == N
     assert len([u for u in users if u.email is not None]) == 1
     assert len([u for u in users if u.username is not None]) == 1
 
 
-def test_a_released_email_and_its_new_owner_at_once(pg_app, svix):
+@pytest.mark.postgres
+def test_a_released_email_and_its_new_owner_at_once(app, svix):
     """A changes x -> z while B signs up with x: both apply, whichever commits first."""
-    with pg_app.app_context():  # no request yet: the gate is added before the first one
+    with app.app_context():  # no request yet: the gate is added before the first one
         sync_user_to_db(clerk_user("user_a", email="x@example.org", updated_at=BASE_MS))
     bodies = [
         json.dumps(event("user.updated", clerk_user("user_a", email="z@example.org", updated_at=BASE_MS + 1))),
         json.dumps(event("user.created", clerk_user("user_b", email="x@example.org", updated_at=BASE_MS + 1))),
     ]
     batch = [(body, svix.headers(body, f"msg_pair_{i}")) for i, body in enumerate(bodies)]
-    with serving(pg_app, 2) as (url, in_flight):
+    with serving(app, 2) as (url, in_flight):
         responses = post_all_at_once(url, batch)
     assert in_flight["max"] == 2
     assert [r.json() for r in responses] == [{"status": "applied"}] * 2
-    assert (user_row(pg_app, "user_a").email, user_row(pg_app, "user_b").email) == ("z@example.org", "x@example.org")
+    assert (user_row(app, "user_a").email, user_row(app, "user_b").email) == ("z@example.org", "x@example.org")
 
 
-def test_a_delivery_behind_an_uncommitted_record_of_its_id_keeps_nothing_of_its_own(pg_app, postgres_url, svix):
+@pytest.mark.postgres
+def test_a_delivery_behind_an_uncommitted_record_of_its_id_keeps_nothing_of_its_own(app, postgres_url, svix):
     """On PostgreSQL a user event is one statement; behind a concurrent claim it fails whole.
 
     Another transaction holds an uncommitted record of the same svix-id. The delivery's
@@ -211,7 +218,7 @@ def test_a_delivery_behind_an_uncommitted_record_of_its_id_keeps_nothing_of_its_
         holder.execute(
             "INSERT INTO webhook_events (svix_id, type, status) VALUES ('msg_held', 'user.created', 'applied')"
         )
-        client = pg_app.test_client()
+        client = app.test_client()
         sender = threading.Thread(target=lambda: answers.append(svix.post(client, delivery, msg_id="msg_held")))
         sender.start()
         waiting = (
@@ -227,6 +234,6 @@ def test_a_delivery_behind_an_uncommitted_record_of_its_id_keeps_nothing_of_its_
     [response] = answers
     assert response.status_code == 200
     assert response.get_json() == {"status": "duplicate"}
-    assert all_users(pg_app) == []
-    [record] = all_events(pg_app)
+    assert all_users(app) == []
+    [record] = all_events(app)
     assert (record.svix_id, record.clerk_id) == ("msg_held", None)

@@ -516,12 +516,12 @@ def test_a_refused_delivery_logs_one_info_line_too(app, client, svix, webhook_lo
 
 
 @pytest.mark.postgres
-def test_a_user_event_is_one_statement_on_postgresql_and_a_listener_sees_it(pg_app, svix):
+def test_a_user_event_is_one_statement_on_postgresql_and_a_listener_sees_it(app, svix):
     """On PostgreSQL a user event's claim, upsert and status are one statement, run through
     SQLAlchemy like every other: instrumentation listening to cursor events sees it, and
     listening changes nothing about what runs. Other events take the transaction path."""
-    client = pg_app.test_client()
-    with pg_app.app_context():
+    client = app.test_client()
+    with app.app_context():
         engine = db.engine
     statements = []  # (the engine is this test's own: its listeners go with it)
 
@@ -536,7 +536,7 @@ def test_a_user_event_is_one_statement_on_postgresql_and_a_listener_sees_it(pg_a
     for statement in statements:
         assert statement.startswith("WITH upsert AS (INSERT INTO users")
         assert "INSERT INTO webhook_events" in statement
-    assert event_row(pg_app, "msg_d_old").status == "stale"
+    assert event_row(app, "msg_d_old").status == "stale"
 
     statements.clear()
     svix.post(client, event("user.deleted", {"object": "user", "id": "user_d", "deleted": True}, BASE_MS))
@@ -544,4 +544,4 @@ def test_a_user_event_is_one_statement_on_postgresql_and_a_listener_sees_it(pg_a
         "INSERT INTO webhook_events",
         "INSERT INTO users",
     ]
-    assert user_row(pg_app, "user_d").deleted_at is not None
+    assert user_row(app, "user_d").deleted_at is not None

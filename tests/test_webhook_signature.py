@@ -12,8 +12,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from svix.webhooks import Webhook
 
-from .conftest import CLERK_DIR, WEBHOOK_SECRET, Svix, make_migrated_app
+from .conftest import CLERK_DIR, WEBHOOK_SECRET, Svix
 from .webhook_support import assert_nothing_written, clerk_user, event, event_row, user_row
+
+pytestmark = pytest.mark.postgres
 
 VECTORS = json.loads((CLERK_DIR / "svix_signature_test_vectors.json").read_text())["vectors"]
 URL = "/api/webhooks/clerk"
@@ -50,13 +52,10 @@ def test_vector_matches_a_plain_hmac_of_id_timestamp_and_raw_body(vector):
 
 
 @pytest.fixture
-def vector_app(tmp_path):
+def vector_app(make_app):
     """An app holding the vector's signing secret, so its deliveries verify against our endpoint."""
     vector = VECTORS[1]
-    app = make_migrated_app(
-        f"sqlite:///{tmp_path / 'vector.db'}", tmp_path, CLERK_WEBHOOK_SIGNING_SECRET=vector["secret"]
-    )
-    yield app, vector
+    return make_app(CLERK_WEBHOOK_SIGNING_SECRET=vector["secret"]), vector
 
 
 @pytest.mark.parametrize("order", ["stale-first", "valid-first", "with-v2-entry"])

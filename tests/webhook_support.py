@@ -1,4 +1,4 @@
-"""Builders for Clerk events and small readers of the two tables, shared by the webhook tests."""
+"""Builders for Clerk events and small readers of the two tables, used by the webhook tests."""
 
 from __future__ import annotations
 
