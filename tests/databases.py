@@ -159,6 +159,10 @@ class ReusedDatabase:
         """As the template left it: no rows, sequences at 1, no connection of an earlier test."""
         # Until they are gone: a connection being ended may still commit (a statement whose
         # client vanished), and that row must not outlive the emptying.
+        try:
+            self.conn.execute("SELECT 1")
+        except psycopg.OperationalError:  # ended by a test that ends every connection, as a restart would
+            self.conn = self.connect()
         deadline = time.monotonic() + 30
         while self.conn.execute(END_OTHER_CONNECTIONS).fetchall():
             assert time.monotonic() < deadline, f"connections to {self.name} outlived the test that made them"

@@ -7,6 +7,7 @@ emulator and a database without rows.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -19,6 +20,8 @@ from typing import Iterator
 import jwt
 import pytest
 import requests
+
+from mentorly.config import EMULATOR_SECRET_KEY
 
 from .browser import DESKTOP
 from .emulator import free_port
@@ -166,4 +169,53 @@ def test_an_expired_token_is_refreshed_rather_than_looping_to_sign_in(dev_server
     assert not any(url.startswith(dev_server.emulator_url + "/sign-in") for url, _ in statuses)
     fresh = next(c for c in context.cookies(dev_server.app_url) if c["name"] == session_cookies[0]["name"])["value"]
     assert fresh != expired and jwt.decode(fresh, options={"verify_signature": False})["exp"] > now
+    context.close()
+
+
+# --- Sessions as Clerk has them: pending, and ended by signing out ------------------------------
+
+
+def test_a_pending_session_shows_its_task_then_lands_signed_in(dev_server, browser):
+    requests.post(f"{dev_server.emulator_url}/__emulator/settings", json={"session_task": "setup-mfa"}, timeout=10)
+    context = browser.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    navigations: list[str] = []
+    page.on("framenavigated", lambda frame: frame == page.main_frame and navigations.append(frame.url))
+
+    page.goto(f"{dev_server.app_url}/dashboard")
+    page.wait_for_url(f"{dev_server.emulator_url}/sign-in*")
+    page.fill("#email", "pending@example.test")
+    page.fill("#first_name", "Pen")
+    page.fill("#last_name", "Ding")
+    page.click("text=Create account and sign in")
+
+    # Back at the app with a pending token: sent to sign in, where Clerk shows the task.
+    page.wait_for_selector("text=Set up two-step verification and continue")
+    before = len(navigations)
+    page.wait_for_timeout(1500)
+    assert len(navigations) == before, f"no bouncing while the task waits: {navigations[before:]}"
+    assert page.url.startswith(f"{dev_server.emulator_url}/sign-in")
+
+    page.click("text=Set up two-step verification and continue")
+    page.wait_for_url(f"{dev_server.app_url}/onboarding/**")
+    assert page.locator("form[action='/sign-out'] button").is_visible()
+    context.close()
+
+
+def test_sign_out_ends_the_session_at_clerk_and_stays_signed_out(dev_server, browser):
+    context = browser.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    sign_in_through_the_emulator(page, dev_server, "leaving@example.test", "Lea", "Ving")
+    user_id = wait_for(dev_server.users, message="the user.created webhook")[0][0]
+
+    page.click("form[action='/sign-out'] button")
+    page.wait_for_url(re.compile(re.escape(dev_server.app_url) + r"/?$"))
+    assert page.get_by_text("You have signed out.").is_visible()
+
+    sessions = requests.get(f"{dev_server.emulator_url}/v1/sessions", params={"user_id": user_id},
+                            headers={"Authorization": f"Bearer {EMULATOR_SECRET_KEY}"}, timeout=10).json()
+    assert [s["status"] for s in sessions] == ["ended"]
+    # The next signed-in page asks to sign in again: nothing signs the person back in.
+    page.goto(f"{dev_server.app_url}/dashboard")
+    page.wait_for_url(f"{dev_server.emulator_url}/sign-in*")
     context.close()

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.postgres
 
 @pytest.fixture
 def wrong_key_app(emulator, make_app):
-    return make_app(**emulator.app_config(), CLERK_SECRET_KEY="sk_test_revoked_or_mistyped", CLERK_JWT_KEY=None)
+    return make_app(**{**emulator.app_config(jwks=True), "CLERK_SECRET_KEY": "sk_test_revoked_or_mistyped"})
 
 
 def test_signed_in_pages_say_clerk_is_unavailable_and_the_log_names_the_key_once(wrong_key_app, emulator, caplog):

@@ -10,7 +10,6 @@ import pytest
 from mentorly.extensions import db
 from mentorly.models import User
 from mentorly.users import sync_user_to_db, update_user_profile
-from tests.sections_support import emulator_config
 from tests.webhook_support import user_row, users_snapshot
 
 pytestmark = pytest.mark.postgres
@@ -18,7 +17,7 @@ pytestmark = pytest.mark.postgres
 
 @pytest.fixture
 def app(make_app, emulator):
-    return make_app(**emulator_config(emulator))
+    return make_app(**emulator.app_config(jwks=True))
 
 
 @pytest.fixture
