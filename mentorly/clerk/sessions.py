@@ -127,16 +127,14 @@ class SessionVerifier:
             raise SessionTokenError("not a session token (a JWT template or machine token)")
         key = self._static_key or self._jwks_key(header.get("kid"))
         try:
-            claims = jwt.decode(
-                token,
-                key,
-                algorithms=["RS256"],
-                leeway=LEEWAY_SECONDS,
-                options={"require": ["exp", "iat", "sub", "sid"], "verify_aud": False},
-            )
+            claims = _decode(token, key)
         except jwt.ExpiredSignatureError as exc:
-            claims = self._expired_claims(token, key)
-            raise SessionTokenExpired("token expired", claims) from exc
+            try:  # genuine but expired: its claims still say which session it was
+                expired = _decode(token, key, verify_exp=False)
+            except jwt.InvalidTokenError as again:
+                raise SessionTokenError(f"invalid token: {again}") from again
+            _check_claims(expired)
+            raise SessionTokenExpired("token expired", expired) from exc
         except jwt.InvalidTokenError as exc:
             raise SessionTokenError(f"invalid token: {exc}") from exc
         _check_claims(claims)
@@ -144,22 +142,6 @@ class SessionVerifier:
             raise SessionTokenError("token issued for another origin")
         if claims.get("sts") == "pending":
             raise SessionPending("session has pending tasks")
-        return claims
-
-    @staticmethod
-    def _expired_claims(token: str, key: Any) -> dict[str, Any]:
-        """An expired token's claims, once its signature and every other check holds."""
-        try:
-            claims = jwt.decode(
-                token,
-                key,
-                algorithms=["RS256"],
-                leeway=LEEWAY_SECONDS,
-                options={"require": ["exp", "iat", "sub", "sid"], "verify_aud": False, "verify_exp": False},
-            )
-        except jwt.InvalidTokenError as exc:
-            raise SessionTokenError(f"invalid token: {exc}") from exc
-        _check_claims(claims)
         return claims
 
     def _jwks_key(self, kid: Any) -> Any:
@@ -181,6 +163,16 @@ class SessionVerifier:
             if jwk.get("kty") == "RSA" and jwk.get("kid"):
                 keys[jwk["kid"]] = RSAAlgorithm.from_jwk(jwk)
         self._keys = keys
+
+
+def _decode(token: str, key: Any, *, verify_exp: bool = True) -> dict[str, Any]:
+    return jwt.decode(
+        token,
+        key,
+        algorithms=["RS256"],
+        leeway=LEEWAY_SECONDS,
+        options={"require": ["exp", "iat", "sub", "sid"], "verify_aud": False, "verify_exp": verify_exp},
+    )
 
 
 def _check_claims(claims: Mapping[str, Any]) -> None:

@@ -13,43 +13,13 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from ..clerk.instance import username_mode
-from ..models import GOALS, INTERESTS, MAX_INTERESTS, User
-from ..profile import (
-    BIO,
-    FIRST_NAME,
-    LAST_NAME,
-    LOCATION,
-    TIMEZONE,
-    USERNAME,
-    USERNAME_TAKEN,
-    WEBSITE,
-    app_owned_values,
-    clerk_changes,
-    fit_username_to_instance,
-)
-from ..users import is_username_taken
+from ..models import GOALS, INTERESTS, MAX_INTERESTS
+from ..profile import BIO, LOCATION, TIMEZONE, WEBSITE, app_owned_values
+from ..profile_forms import ClerkNamesForm
 
 
-class AboutForm(FlaskForm):
+class AboutForm(ClerkNamesForm):
     """Step 1: first and last name and username (Clerk owns them)."""
-
-    first_name = FIRST_NAME.field()
-    last_name = LAST_NAME.field()
-    username = USERNAME.field()
-
-    def __init__(self, *args: Any, user: User | None = None, **kwargs: Any) -> None:
-        """`user` is the person onboarding: their own username does not count as taken."""
-        self.user = user
-        super().__init__(*args, **kwargs)
-        fit_username_to_instance(self, username_mode())
-
-    def validate_username(self, field: Any) -> None:
-        if is_username_taken(field.data, other_than=self.user):
-            raise ValidationError(USERNAME_TAKEN)
-
-    def clerk_changes(self, user: User) -> dict[str, str | None]:
-        return clerk_changes(self.data, user)
 
 
 class ProfileStepForm(FlaskForm):

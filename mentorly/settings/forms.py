@@ -10,25 +10,11 @@ from typing import Any
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from wtforms.validators import StopValidation, ValidationError
+from wtforms.validators import StopValidation
 
 from ..avatars import AVATAR_MAX_BYTES, AvatarBusy, PreparedAvatar, prepare_avatar
-from ..clerk.instance import username_mode
-from ..models import User
-from ..profile import (
-    BIO,
-    FIRST_NAME,
-    LAST_NAME,
-    LOCATION,
-    TIMEZONE,
-    USERNAME,
-    USERNAME_TAKEN,
-    WEBSITE,
-    app_owned_values,
-    clerk_changes,
-    fit_username_to_instance,
-)
-from ..users import is_username_taken
+from ..profile import BIO, LOCATION, TIMEZONE, WEBSITE, app_owned_values
+from ..profile_forms import ClerkNamesForm
 
 
 # --- Avatars (the images themselves: mentorly/avatars.py) ------------------------------------
@@ -49,26 +35,8 @@ def avatar_rules(form: "AvatarForm", field: Any) -> None:
 # --- The forms ----------------------------------------------------------------------------------
 
 
-class ProfileNamesForm(FlaskForm):
+class ProfileNamesForm(ClerkNamesForm):
     """First and last name and username: Clerk owns them, so a save goes to Clerk first."""
-
-    first_name = FIRST_NAME.field()
-    last_name = LAST_NAME.field()
-    username = USERNAME.field()
-
-    def __init__(self, *args: Any, user: User | None = None, **kwargs: Any) -> None:
-        """`user` is the person editing: their own username does not count as taken."""
-        self.user = user
-        super().__init__(*args, **kwargs)
-        fit_username_to_instance(self, username_mode())
-
-    def validate_username(self, field: Any) -> None:
-        if is_username_taken(field.data, other_than=self.user):
-            raise ValidationError(USERNAME_TAKEN)
-
-    def clerk_changes(self, user: User) -> dict[str, str | None]:
-        """The Clerk-owned values that differ from the row (None clears a name)."""
-        return clerk_changes(self.data, user)
 
 
 class ProfileDetailsForm(FlaskForm):
