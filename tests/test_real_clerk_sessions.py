@@ -202,3 +202,31 @@ def test_every_active_session_is_listed_past_clerks_default_page(clerk_app, emul
     page = browser.get("/dashboard/settings/security").get_data(as_text=True)
     for session in others:
         assert session.id in page
+
+
+def test_an_answer_about_another_user_is_refused_not_used():
+    """A proxy (or anything between us and Clerk) that answers for a different id than the one
+    asked for: the client refuses the answer rather than sign in or store the wrong person."""
+    import threading
+
+    from flask import Flask, jsonify
+    from werkzeug.serving import make_server
+
+    from mentorly.clerk.client import ClerkUnavailable
+
+    confused = Flask("confused_proxy")
+
+    @confused.get("/v1/users/<user_id>")
+    def someone_else(user_id: str):
+        return jsonify(object="user", id="user_somebodyelse", first_name="Mallory")
+
+    server = make_server("127.0.0.1", 0, confused, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        client = ClerkClient(f"http://127.0.0.1:{server.server_port}/v1", "sk_test_x", "2026-05-12")
+        with pytest.raises(ClerkUnavailable, match="another object"):
+            client.get_user("user_asked")
+    finally:
+        server.shutdown()
+        server.server_close()
