@@ -24,7 +24,8 @@ from sqlalchemy.exc import IntegrityError
 
 from .clerk.objects import ClerkUser, parse_user
 from .extensions import db
-from .models import User, utcnow
+from .models import GOALS, INTERESTS, MAX_INTERESTS, THEMES, User, utcnow
+from .profile import validate_profile_fields  # the profile's rules (it imports no blueprint)
 
 log = logging.getLogger(__name__)
 users = User.__table__
@@ -237,11 +238,6 @@ def run_with_hand_over(engine: Engine, work: Work[T]) -> T:
 
 
 # --- The account functions (the names the rest of Mentorly calls) ---------------------------
-
-# What the account functions check app-owned values against (none of it imports a blueprint).
-from .models import GOALS, INTERESTS, MAX_INTERESTS, THEMES  # noqa: E402
-from .profile import validate_profile_fields  # noqa: E402
-
 
 def sync_user_to_db(clerk_user: dict[str, Any]) -> User | None:
     """Store a Clerk User object (as the Backend API or a webhook gives it); returns the row.
