@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import jsonify, make_response, render_template, request
+from flask import current_app, jsonify, make_response, render_template, request, send_from_directory
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
@@ -24,6 +24,12 @@ def landing():
         log.warning("landing page rendered signed-out; Clerk unavailable: %s", exc)
         user = None
     return render_template("main/landing.html", user=user)
+
+
+@bp.get("/favicon.ico")
+def favicon():
+    # Browsers ask for /favicon.ico whatever the page links; they accept the SVG mark.
+    return send_from_directory(current_app.static_folder, "favicon.svg", mimetype="image/svg+xml", max_age=86400)
 
 
 @bp.get("/healthz")
