@@ -8,11 +8,14 @@ alias such as `US/Pacific`). An alias a person already saved is still offered, s
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from functools import cache
 from importlib.resources import files
 from typing import Any
 from urllib.parse import urlencode
-from zoneinfo import available_timezones
+from zoneinfo import ZoneInfo, available_timezones
+
+from flask import g
 
 from markupsafe import Markup, escape
 from wtforms import SelectField
@@ -60,6 +63,16 @@ def other_timezones() -> tuple[str, ...]:
 
 def is_listed(name: str | None) -> bool:
     return name in canonical_timezones() or name in COMMON_TIMEZONES
+
+
+def local_time(moment: datetime, zone: str | None = None) -> str:
+    """`moment` as the viewer reads it: in `zone` (by default the signed-in person's profile time
+    zone) with its abbreviation, e.g. "3 Dec 2026, 09:40 NZDT"; in UTC when none is set."""
+    if zone is None:
+        user = g.get("user")
+        zone = user.timezone if user is not None else None
+    tz = ZoneInfo(zone) if zone in timezone_names() else UTC
+    return moment.astimezone(tz).strftime("%-d %b %Y, %H:%M %Z")
 
 
 def timezone_label(name: str) -> str:
