@@ -98,6 +98,8 @@ def error_page(exc: HTTPException):
     """The site's layout and a way back for a browser, a toast for htmx, JSON for machines."""
     status = exc.code or 500
     page = ERROR_PAGES[status]
+    if status == 500:
+        db.session.rollback()  # the failed request may have left a transaction the layout would reuse
     # Keep what the error says in headers (Allow on a 405, Retry-After on a 503), not its type.
     headers = [(name, value) for name, value in exc.get_headers() if name.lower() != "content-type"]
     if wants_json():
