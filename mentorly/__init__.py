@@ -16,6 +16,7 @@ from .config import load_settings
 from .extensions import CookieSessionInterface, csrf, db, migrate
 from .log_config import configure_logging
 from . import cli, htmx, security
+from .timezones import local_time
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS = PROJECT_ROOT / "migrations"
@@ -41,6 +42,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     # App-wide response hooks: `Vary: HX-Request` (every area answers htmx), security headers.
     htmx.init_app(app)
     security.init_app(app)
+    app.add_template_filter(local_time)
     cli.init_app(app)
     return app
 

@@ -313,7 +313,7 @@ LOCATION = ProfileField(
 )
 TIMEZONE = ProfileField(
     "timezone",
-    "Timezone",
+    "Time zone",
     field_class=TimezoneField,
     rules=(timezone_rules,),
     required="Choose a time zone.",

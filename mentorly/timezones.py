@@ -1,16 +1,21 @@
 """Time zones: the valid IANA names, and the `<select>` a person picks one from.
 
-The rule that a profile's time zone must be one of `timezone_names()` lives in
-`mentorly/profile.py`; this module knows the list and how to offer it (the 14 common zones
-first, then every other zone).
+The rule that a profile's time zone must be one of `timezone_names()` (any IANA name, aliases
+included) lives in `mentorly/profile.py`; this module knows the list and how to offer it: the
+14 common zones first, then every other canonical zone (no `Factory`, `localtime` or legacy
+alias such as `US/Pacific`). An alias a person already saved is still offered, selected.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from functools import cache
+from importlib.resources import files
 from typing import Any
 from urllib.parse import urlencode
-from zoneinfo import available_timezones
+from zoneinfo import ZoneInfo, available_timezones
+
+from flask import g
 
 from markupsafe import Markup, escape
 from wtforms import SelectField
@@ -41,8 +46,33 @@ def timezone_names() -> frozenset[str]:
 
 
 @cache
+def canonical_timezones() -> frozenset[str]:
+    """The zones tzdata lists by country (zone1970.tab and zone.tab), and UTC."""
+    names = {"UTC"}
+    for table in ("zone1970.tab", "zone.tab"):
+        for line in files("tzdata.zoneinfo").joinpath(table).read_text(encoding="utf-8").splitlines():
+            if line and not line.startswith("#"):
+                names.add(line.split("\t")[2])
+    return frozenset(names & timezone_names())
+
+
+@cache
 def other_timezones() -> tuple[str, ...]:
-    return tuple(sorted(timezone_names() - set(COMMON_TIMEZONES)))
+    return tuple(sorted(canonical_timezones() - set(COMMON_TIMEZONES)))
+
+
+def is_listed(name: str | None) -> bool:
+    return name in canonical_timezones() or name in COMMON_TIMEZONES
+
+
+def local_time(moment: datetime, zone: str | None = None) -> str:
+    """`moment` as the viewer reads it: in `zone` (by default the signed-in person's profile time
+    zone) with its abbreviation, e.g. "3 Dec 2026, 09:40 NZDT"; in UTC when none is set."""
+    if zone is None:
+        user = g.get("user")
+        zone = user.timezone if user is not None else None
+    tz = ZoneInfo(zone) if zone in timezone_names() else UTC
+    return moment.astimezone(tz).strftime("%-d %b %Y, %H:%M %Z")
 
 
 def timezone_label(name: str) -> str:
@@ -64,9 +94,11 @@ def timezone_options(names: tuple[str, ...], selected: str | None) -> Markup:
 
 
 def other_timezones_group(selected: str | None, attributes: str = "") -> Markup:
-    return Markup(f'<optgroup label="All time zones"{attributes}>') + timezone_options(
-        other_timezones(), selected
-    ) + Markup("</optgroup>")
+    # A saved alias (valid, but not listed) comes first, so the select still shows it.
+    saved_alias = selected if selected in timezone_names() and not is_listed(selected) else None
+    return Markup(f'<optgroup label="All time zones"{attributes}>') + (
+        timezone_options((saved_alias,), saved_alias) if saved_alias else Markup("")
+    ) + timezone_options(other_timezones(), selected) + Markup("</optgroup>")
 
 
 class TimezoneSelect:

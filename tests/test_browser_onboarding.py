@@ -92,7 +92,7 @@ def test_a_new_user_signs_in_completes_the_wizard_and_lands_on_the_dashboard(bro
     save_and_wait(page, live, "profile")
 
     # Step 2: the time zone comes preselected from the browser.
-    assert page.get_by_label("Timezone").input_value() == BROWSER_TIMEZONE
+    assert page.get_by_label("Time zone").input_value() == BROWSER_TIMEZONE
     page.get_by_label("Bio").fill("First programmer.\nPoet of science.")
     assert page.locator("#bio-counter").inner_text().strip() == "34 / 160"
     page.get_by_label("Location").fill("London")
@@ -116,7 +116,7 @@ def test_a_new_user_signs_in_completes_the_wizard_and_lands_on_the_dashboard(bro
     page.get_by_role("button", name="Back").click()
     page.wait_for_url(f"{live.url}/onboarding/profile")
     assert page.get_by_label("Website").input_value() == "https://ada.example"
-    assert page.get_by_label("Timezone").input_value() == BROWSER_TIMEZONE
+    assert page.get_by_label("Time zone").input_value() == BROWSER_TIMEZONE
     page.go_back()
     expect(page.locator("#step-heading")).to_have_text("Your goals")
     page.go_forward()
@@ -204,7 +204,7 @@ def test_a_reload_or_a_new_sign_in_resumes_at_the_first_unfinished_step(browser,
     phone.wait_for_url(f"{live.url}/onboarding/profile")
     assert phone.get_by_label("Location").input_value() == "Arlington"
     # The saved time zone (from the first browser) is kept, not replaced by this one's.
-    assert phone.get_by_label("Timezone").input_value() == "America/New_York"
+    assert phone.get_by_label("Time zone").input_value() == "America/New_York"
     phone.screenshot(path=str(artifacts / "onboarding-7-other-device-phone.png"), full_page=True)
     save_and_wait(phone, live, "goals")
     phone.get_by_label("Both: learn and mentor").check()
@@ -243,8 +243,8 @@ def test_the_wizard_works_without_javascript(browser, live, artifacts):  # noqa:
     page.get_by_label("Username").fill("alan_t")
     page.get_by_role("button", name="Save and continue").click()
     page.wait_for_url(f"{live.url}/onboarding/profile")
-    assert page.get_by_label("Timezone").input_value() == "UTC"  # no script to suggest one
-    page.get_by_label("Timezone").select_option("Europe/London")
+    assert page.get_by_label("Time zone").input_value() == "UTC"  # no script to suggest one
+    page.get_by_label("Time zone").select_option("Europe/London")
     page.get_by_role("button", name="Save and continue").click()
     page.wait_for_url(f"{live.url}/onboarding/goals")
     page.get_by_label("Both: learn and mentor").check()

@@ -149,7 +149,7 @@ def test_profile_counter_errors_saving_toast_and_reload(browser, live, person, e
     page.get_by_label("Bio").fill(saved_bio)
     page.get_by_label("Website").fill("bea.example")
     page.get_by_label("Location").fill("Lisbon")
-    page.get_by_label("Timezone").select_option("Europe/Lisbon")
+    page.get_by_label("Time zone").select_option("Europe/Lisbon")
 
     live.app.config["SLOW_POSTS"] = 0.8
     save = page.get_by_role("button", name="Save profile")
@@ -176,7 +176,7 @@ def test_profile_counter_errors_saving_toast_and_reload(browser, live, person, e
     expect(page.get_by_label("Bio")).to_have_value(saved_bio)
     expect(page.get_by_label("Website")).to_have_value("https://bea.example")
     expect(page.get_by_label("Location")).to_have_value("Lisbon")
-    expect(page.get_by_label("Timezone")).to_have_value("Europe/Lisbon")
+    expect(page.get_by_label("Time zone")).to_have_value("Europe/Lisbon")
     expect(page.locator("#bio-counter")).to_have_text(f"{visible_length(saved_bio)} / 160")
 
     at_clerk = emulator.api("GET", f"/users/{person['id']}").json()

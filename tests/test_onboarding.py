@@ -250,6 +250,14 @@ def test_goals_errors_are_at_their_fields_and_the_input_is_kept(app, client, sig
     assert (stored.goal, stored.interests, stored.onboarding_step) == (None, [], 2)
 
 
+def test_the_interests_hint_states_the_rule_the_server_applies(app, client, sign_in):
+    user = sign_in(client, onboarded=False)
+    set_progress(app, user.clerk_id, 2)
+    hint = field_block_goals(text(client.get("/onboarding/goals")), "interests")
+    assert "Pick 1 to 5:" in hint
+    assert "up to" not in hint
+
+
 def field_block_goals(page: str, name: str) -> str:
     start = page.index(f'id="{name}-group"')
     return page[start:page.index("</fieldset>", start)]

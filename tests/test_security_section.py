@@ -279,3 +279,23 @@ def test_any_other_refusal_from_clerk_is_shown(emulator_app, emulator, emulator_
     assert response.status_code == 422
     assert "Clerk would not end that session" in plain(text(response))
     assert session_status(emulator, other.id) == "active"
+
+
+def test_last_active_is_shown_in_the_profiles_time_zone(emulator_app, emulator, emulator_sign_in, client):
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from mentorly.extensions import db
+    from mentorly.models import User
+
+    signed_in = emulator_sign_in(client)
+    phone = emulator.create_session(signed_in.clerk_id, user_agent=PHONE_UA)
+    with emulator_app.app_context():
+        db.session.execute(db.update(User).where(User.clerk_id == signed_in.clerk_id).values(timezone="Pacific/Auckland"))
+        db.session.commit()
+    block = session_block(text(client.get(URL)), phone.id)
+    moment = datetime.fromisoformat(re.search(r'<time datetime="([^"]+)">', block).group(1))
+    expected = moment.astimezone(ZoneInfo("Pacific/Auckland")).strftime("%-d %b %Y, %H:%M %Z")
+    assert expected.endswith(("NZDT", "NZST"))
+    assert f">{expected}</time>" in block
+    assert "UTC" not in plain(block)

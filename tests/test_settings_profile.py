@@ -180,3 +180,50 @@ def test_a_save_while_clerk_cannot_be_reached_is_a_clear_message_not_a_500(app, 
     assert 'role="alert"' in page and 'value="Changed"' in page
     saved = load_user(app, user.clerk_id)
     assert (saved.first_name, saved.bio) == (user.first_name, None)
+
+
+# --- Time zone list -----------------------------------------------------------------------------
+
+
+def option_values(page: str) -> list[str]:
+    start = re.search(r'<select[^>]*name="timezone"', page).start()
+    select = page[start:page.index("</select>", start)]
+    return re.findall(r'<option value="([^"]+)"', select)
+
+
+def selected_timezone(page: str) -> list[str]:
+    return re.findall(r'<option value="([^"]+)" selected>', page)
+
+
+def test_the_time_zone_list_offers_canonical_zones_only(client, member):
+    member(client)
+    page = client.get(PROFILE).get_data(as_text=True)
+    values = option_values(page)
+    assert len(values) == len(set(values))
+    for alias in ("Factory", "localtime", "US/Pacific", "GB", "Etc/GMT+5", "Asia/Calcutta", "Europe/Kiev"):
+        assert alias not in values, alias
+    for zone in ("UTC", "Europe/Lisbon", "Asia/Kolkata", "Europe/Kyiv", "Pacific/Auckland", "Europe/Oslo"):
+        assert zone in values, zone
+    assert re.search(r'<label[^>]*for="timezone"[^>]*>\s*Time zone\b', page)
+    assert "Timezone" not in page
+
+
+def test_a_saved_alias_still_shows_selected_and_validates(app, client, member):
+    from mentorly.extensions import db
+    from mentorly.models import User
+
+    user = member(client)
+    with app.app_context():
+        db.session.get(User, user.id).timezone = "US/Pacific"
+        db.session.commit()
+    page = client.get(PROFILE).get_data(as_text=True)
+    assert selected_timezone(page) == ["US/Pacific"]
+    fragment = client.get(PROFILE, headers=HTMX).get_data(as_text=True)
+    assert selected_timezone(fragment) == ["US/Pacific"]  # sent inline with the deferred list
+    deferred = client.get(f"{PROFILE}/timezones?selected=US/Pacific").get_data(as_text=True)
+    assert selected_timezone(deferred) == ["US/Pacific"]
+
+    user = load_user(app, user.clerk_id)
+    response = client.post(PROFILE, data=profile_data(user, csrf_token(client), location="Portland"), headers=HTMX)
+    assert response.status_code == 200
+    assert load_user(app, user.clerk_id).timezone == "US/Pacific"

@@ -23,6 +23,7 @@ from .errors import ClerkAPIError, clerk_error
 
 bp = Blueprint("emulator_frontend", __name__)
 STATIC = Path(__file__).resolve().parent / "static"
+PROJECT_STATIC = Path(__file__).resolve().parents[2] / "static"
 YEAR = 365 * 24 * 3600
 
 
@@ -432,6 +433,12 @@ def default_avatar(user_id: str):
            f'<text x="64" y="64" dy=".35em" text-anchor="middle" font-family="system-ui,sans-serif" '
            f'font-size="52" fill="#fff">{letters}</text></svg>')
     return Response(svg, mimetype="image/svg+xml", headers={"Cache-Control": "max-age=60"})
+
+
+@bp.get("/favicon.ico")
+def favicon():
+    # Mentorly's own mark (static/favicon.svg), so the emulator's pages are not a 404 per visit.
+    return send_from_directory(PROJECT_STATIC, "favicon.svg", mimetype="image/svg+xml", max_age=86400)
 
 
 @bp.get("/")

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import logging
+from typing import NamedTuple
 
-from flask import jsonify, make_response, render_template, request
+from flask import current_app, jsonify, make_response, render_template, request, send_from_directory
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from werkzeug.exceptions import HTTPException
 
 from ..auth.session import current_user
 from ..clerk.client import ClerkError, ClerkUnavailable, clerk_client
@@ -24,6 +26,12 @@ def landing():
         log.warning("landing page rendered signed-out; Clerk unavailable: %s", exc)
         user = None
     return render_template("main/landing.html", user=user)
+
+
+@bp.get("/favicon.ico")
+def favicon():
+    # Browsers ask for /favicon.ico whatever the page links; they accept the SVG mark.
+    return send_from_directory(current_app.static_folder, "favicon.svg", mimetype="image/svg+xml", max_age=86400)
 
 
 @bp.get("/healthz")
@@ -57,6 +65,49 @@ def database_unavailable(exc: OperationalError):
     """
     db.session.rollback()
     log.warning("database unavailable: %s", str(exc.orig or exc).splitlines()[0])
-    if request.accept_mimetypes.best == "application/json" or request.path.startswith("/api/"):
+    if wants_json():
         return jsonify(error="database unavailable, retry later"), 503, {"Retry-After": "5"}
     return render_template("main/unavailable.html"), 503, {"Retry-After": "5"}
+
+
+class ErrorPage(NamedTuple):
+    title: str
+    message: str
+
+
+ERROR_PAGES = {
+    404: ErrorPage("Page not found", "There is nothing at this address. It may have moved, or the link may be mistyped."),
+    405: ErrorPage("Not allowed here", "This page cannot be used that way."),
+    413: ErrorPage("Too large", "What you sent is too large. Please try a smaller file."),
+    500: ErrorPage("Something went wrong", "An error on our side stopped this request. Please try again."),
+    503: ErrorPage("Briefly unavailable", "Mentorly cannot answer right now. Please try again in a moment."),
+}
+
+
+def wants_json() -> bool:
+    """Machine callers (the webhook under /api/, or a client asking for JSON) get JSON errors."""
+    return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
+
+
+@bp.app_errorhandler(404)
+@bp.app_errorhandler(405)
+@bp.app_errorhandler(413)
+@bp.app_errorhandler(500)
+@bp.app_errorhandler(503)
+def error_page(exc: HTTPException):
+    """The site's layout and a way back for a browser, a toast for htmx, JSON for machines."""
+    status = exc.code or 500
+    page = ERROR_PAGES[status]
+    if status == 500:
+        db.session.rollback()  # the failed request may have left a transaction the layout would reuse
+    # Keep what the error says in headers (Allow on a 405, Retry-After on a 503), not its type.
+    headers = [(name, value) for name, value in exc.get_headers() if name.lower() != "content-type"]
+    if wants_json():
+        return jsonify(error=page.title.lower()), status, headers
+    if is_htmx():
+        # Nothing to swap: the section stays as it was and the message shows in a toast.
+        response = make_response(("", status, headers))
+        response.headers["HX-Reswap"] = "none"
+        return toast(response, page.message, "error")
+    return render_template("main/error.html", error=page), status, headers
+

@@ -39,8 +39,11 @@ class CheckboxListField(SelectMultipleField):
     option_widget = CheckboxInput()
 
 
+MIN_INTERESTS = 1
+
+
 def interest_count(form: Any, field: Any) -> None:
-    if not field.data:
+    if len(field.data or ()) < MIN_INTERESTS:
         raise ValidationError("Pick at least one interest.")
     if len(field.data) > MAX_INTERESTS:
         raise ValidationError(f"Pick at most {MAX_INTERESTS} interests.")
@@ -58,7 +61,7 @@ class GoalsForm(FlaskForm):
         "Interests",
         [interest_count],
         choices=[SelectChoice(value, label) for value, label in INTERESTS.items()],
-        description=f"Pick up to {MAX_INTERESTS}: they shape the mentors and communities we suggest.",
+        description=f"Pick {MIN_INTERESTS} to {MAX_INTERESTS}: they shape the mentors and communities we suggest.",
     )
 
     def values(self) -> dict[str, Any]:
