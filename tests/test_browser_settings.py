@@ -39,12 +39,16 @@ def live(make_app, emulator) -> Iterator[LiveServer]:
     # Signed in through the emulator's sessions, so its JWKS (not the test key) verifies tokens.
     app = make_app(**emulator.app_config(jwks=True))
     app.config["SLOW_POSTS"] = 0.0
+    app.config["SLOW_GETS"] = {}
 
-    # Lets a test hold a save open long enough to see the button while it runs.
+    # Lets a test hold a save open long enough to see the button while it runs, or slow the
+    # answers for some pages so that they arrive after later ones (as a real network may).
     @app.before_request
     def slow_posts():
         if request.method == "POST" and app.config["SLOW_POSTS"]:
             time.sleep(app.config["SLOW_POSTS"])
+        if request.method == "GET" and request.path in app.config["SLOW_GETS"]:
+            time.sleep(app.config["SLOW_GETS"][request.path])
 
     with LiveServer(app) as server:
         server.emulator = emulator
@@ -323,5 +327,94 @@ def test_the_first_invalid_field_takes_the_focus_from_autofocus(browser, live, p
     expect(page.get_by_label("Location")).to_have_attribute("aria-invalid", "true")
     expect(page.get_by_label("Location")).not_to_be_focused()
     assert page.locator("[autofocus]").count() == 1
+    assert page.errors == []
+    context.close()
+
+
+# --- History, console errors and layout (issue #15) -------------------------------------------
+
+
+def settled_section(page, live, slug: str, label: str) -> None:
+    """The address and the panel both show `slug`'s section (waits for each to settle)."""
+    from playwright.sync_api import expect
+
+    page.wait_for_url(f"{live.url}/dashboard/settings/{slug}")
+    expect(page.locator("#section-title")).to_have_text(label)
+    expect(page.locator(".settings-nav [aria-current='page']")).to_have_text(label)
+
+
+def test_fast_clicks_then_many_backs_and_forwards_keep_the_panel_on_the_address(browser, live, person):
+    from playwright.sync_api import expect
+
+    context, page = open_page(browser, live, person)
+    page.goto(f"{live.url}/dashboard/settings/profile")
+    nav = page.locator(".settings-nav")
+    labels = dict(SECTIONS)
+    # As fast as a person clicking: no wait for each section to arrive.
+    for slug, label in SECTIONS:
+        nav.get_by_role("link", name=label, exact=True).click()
+    settled_section(page, live, "profile", "Profile")
+
+    history = ["profile"] + [slug for slug, _ in SECTIONS]
+    position = len(history) - 1
+    steps = ["back"] * 4 + ["forward"] * 2 + ["back", "forward", "forward", "back"]
+    for step in steps:
+        if step == "back":
+            page.go_back(wait_until="commit")
+            position -= 1
+        else:
+            page.go_forward(wait_until="commit")
+            position += 1
+        slug = history[position]
+        settled_section(page, live, slug, labels[slug])
+        # Settled, and stays so.
+        page.wait_for_timeout(300)
+        assert page.locator("#section-title").inner_text() == labels[slug]
+        assert page.url == f"{live.url}/dashboard/settings/{slug}"
+
+    # An answer that arrives late (a slow network) must not replace a later step's section:
+    # Back to a slow Appearance, at once Back again to Billing, which answers first.
+    live.app.config["SLOW_GETS"] = {"/dashboard/settings/appearance": 1.0}
+    while position < len(history) - 1:
+        page.go_forward(wait_until="commit")
+        position += 1
+    settled_section(page, live, "profile", "Profile")
+    page.go_back(wait_until="commit")  # integrations
+    settled_section(page, live, "integrations", "Integrations")
+    page.go_back(wait_until="commit")  # appearance, slow
+    page.wait_for_timeout(100)
+    page.go_back(wait_until="commit")  # billing
+    position -= 3
+    settled_section(page, live, "billing", "Billing")
+    page.wait_for_timeout(1500)  # the slow answer has come and gone
+    expect(page.locator("#section-title")).to_have_text("Billing")
+    assert page.url == f"{live.url}/dashboard/settings/billing"
+    live.app.config["SLOW_GETS"] = {}
+
+    # Quick steps without waiting in between: the end state still agrees.
+    for _ in range(3):
+        page.go_back(wait_until="commit")
+    page.go_forward(wait_until="commit")
+    position = position - 3 + 1
+    slug = history[position]
+    settled_section(page, live, slug, labels[slug])
+    page.wait_for_timeout(500)
+    expect(page.locator("#section-title")).to_have_text(labels[slug])
+    assert page.url == f"{live.url}/dashboard/settings/{slug}"
+
+    # A section clicked on a slow network, then Back before it arrives: its late answer is not
+    # shown (nor its URL pushed) over the section Back went to.
+    live.app.config["SLOW_GETS"] = {"/dashboard/settings/billing": 1.0}
+    page.goto(f"{live.url}/dashboard/settings/notifications")
+    nav.get_by_role("link", name="Security", exact=True).click()
+    settled_section(page, live, "security", "Security")
+    nav.get_by_role("link", name="Billing", exact=True).click()
+    page.wait_for_timeout(100)
+    page.go_back(wait_until="commit")
+    settled_section(page, live, "notifications", "Notifications")
+    page.wait_for_timeout(1500)
+    expect(page.locator("#section-title")).to_have_text("Notifications")
+    assert page.url == f"{live.url}/dashboard/settings/notifications"
+    live.app.config["SLOW_GETS"] = {}
     assert page.errors == []
     context.close()

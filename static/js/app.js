@@ -63,6 +63,25 @@
     showToast("Mentorly could not be reached. Check your connection and try again.", "error");
   });
 
+  /* --- Back and forward ------------------------------------------------------------------- */
+  // With no history cache, every back or forward asks the server for the page. Answers can
+  // arrive out of order (a slow one after a quicker, later one), and htmx would show each as it
+  // comes: the address would say one section and the panel show another. Only the latest step
+  // counts: the request of the step before it, and any section or form request still running,
+  // are aborted, so their answers are never shown.
+
+  var historyRequest = null;
+
+  document.addEventListener("htmx:historyCacheMiss", function (event) {
+    if (historyRequest && historyRequest !== event.detail.xhr) {
+      historyRequest.abort();
+    }
+    historyRequest = event.detail.xhr;
+    document.querySelectorAll(".htmx-request").forEach(function (element) {
+      htmx.trigger(element, "htmx:abort");
+    });
+  });
+
   /* --- Character counters ---------------------------------------------------------------- */
   // Counts what a person sees: grapheme clusters (an emoji, a flag, é written as e + accent:
   // one each), after the same line-break normalisation and trimming as the server.
