@@ -418,3 +418,31 @@ def test_fast_clicks_then_many_backs_and_forwards_keep_the_panel_on_the_address(
     live.app.config["SLOW_GETS"] = {}
     assert page.errors == []
     context.close()
+
+
+def inside_viewport(box, viewport) -> bool:
+    return (box["x"] >= 0 and box["y"] >= 0 and box["x"] + box["width"] <= viewport["width"]
+            and box["y"] + box["height"] <= viewport["height"])
+
+
+@pytest.mark.parametrize("slug", ["integrations", "appearance"])
+def test_on_a_phone_the_current_section_tab_is_in_view(browser, live, person, slug):
+    context, page = open_page(browser, live, person, viewport=PHONE)
+    page.goto(f"{live.url}/dashboard/settings/{slug}")
+    current = page.locator(".settings-nav [aria-current='page']")
+    current.wait_for()
+    page.wait_for_timeout(300)
+    box = current.bounding_box()
+    assert box is not None and inside_viewport(box, PHONE), box
+    # The strip shows there is more: a mask fades the edge the strip can scroll to.
+    mask = page.locator(".settings-nav").evaluate(
+        "nav => getComputedStyle(nav).maskImage || getComputedStyle(nav).webkitMaskImage")
+    assert mask and mask != "none"
+
+    # After an htmx swap to a section at the other end, its tab comes into view too.
+    page.locator(".settings-nav").get_by_role("link", name="Profile", exact=True).click()
+    page.wait_for_url(f"{live.url}/dashboard/settings/profile")
+    page.wait_for_timeout(400)
+    box = page.locator(".settings-nav [aria-current='page']").bounding_box()
+    assert box is not None and inside_viewport(box, PHONE), box
+    context.close()

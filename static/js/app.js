@@ -117,6 +117,42 @@
     }
   });
 
+  /* --- The settings navigation on a phone --------------------------------------------------- */
+  // On a narrow screen the sections are a strip that scrolls sideways (app.css). The current
+  // section's tab is scrolled into the strip's view, and `data-more` says on which side there is
+  // more to scroll to, so the CSS fades that edge.
+
+  function markMore(nav) {
+    var end = nav.scrollWidth - nav.clientWidth;
+    var atStart = nav.scrollLeft <= 1;
+    var atEnd = nav.scrollLeft >= end - 1;
+    nav.dataset.more = end <= 1 ? "none" : atStart ? "end" : atEnd ? "start" : "both";
+  }
+
+  function revealCurrentSection() {
+    var nav = document.querySelector(".settings-nav");
+    if (!nav) {
+      return;
+    }
+    var current = nav.querySelector('[aria-current="page"]');
+    if (current && nav.scrollWidth > nav.clientWidth) {
+      var strip = nav.getBoundingClientRect();
+      var tab = current.getBoundingClientRect();
+      if (tab.left < strip.left || tab.right > strip.right) {
+        nav.scrollLeft += tab.left - strip.left - (strip.width - tab.width) / 2;
+      }
+    }
+    markMore(nav);
+  }
+
+  document.addEventListener("scroll", function (event) {
+    if (event.target.classList && event.target.classList.contains("settings-nav")) {
+      markMore(event.target);
+    }
+  }, { capture: true, passive: true });
+
+  window.addEventListener("resize", revealCurrentSection);
+
   /* --- After each swap ---------------------------------------------------------------------- */
 
   htmx.onLoad(function (root) {
@@ -125,5 +161,6 @@
     }
     root.querySelectorAll("[data-max-characters]").forEach(updateCounter);
     root.querySelectorAll(".toast[data-autohide]").forEach(hideLater);
+    revealCurrentSection();
   });
 })();
