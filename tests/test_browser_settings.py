@@ -446,3 +446,23 @@ def test_on_a_phone_the_current_section_tab_is_in_view(browser, live, person, sl
     box = page.locator(".settings-nav [aria-current='page']").bounding_box()
     assert box is not None and inside_viewport(box, PHONE), box
     context.close()
+
+
+def test_the_desktop_nav_sits_at_the_top_of_a_long_section_and_stays(browser, live, person):
+    viewport = {"width": 1280, "height": 800}
+    context, page = open_page(browser, live, person, viewport=viewport)
+    # Profile, arrived at from a short section by htmx.
+    page.goto(f"{live.url}/dashboard/settings/billing")
+    nav = page.locator(".settings-nav")
+    nav.get_by_role("link", name="Profile", exact=True).click()
+    settled_section(page, live, "profile", "Profile")
+    panel = page.locator("#settings-panel")
+    nav_box, panel_box = nav.bounding_box(), panel.bounding_box()
+    assert panel_box["height"] > nav_box["height"] * 2
+    assert abs(nav_box["y"] - panel_box["y"]) <= 4, (nav_box, panel_box)
+    # Scrolled down the section, the nav is still in view at the top.
+    page.mouse.wheel(0, 600)
+    page.wait_for_function("window.scrollY >= 300")
+    nav_box = nav.bounding_box()
+    assert 0 <= nav_box["y"] <= 40, nav_box
+    context.close()
