@@ -466,3 +466,38 @@ def test_the_desktop_nav_sits_at_the_top_of_a_long_section_and_stays(browser, li
     nav_box = nav.bounding_box()
     assert 0 <= nav_box["y"] <= 40, nav_box
     context.close()
+
+
+def test_on_a_phone_a_toast_hides_nothing_and_goes_without_javascript(browser, live, person):
+    from playwright.sync_api import expect
+
+    context, page = open_page(browser, live, person, viewport=PHONE)
+    page.goto(f"{live.url}/dashboard/settings/profile")
+    save = page.get_by_role("button", name="Save profile")
+    save.scroll_into_view_if_needed()
+    for _ in range(2):
+        save.click()
+        expect(page.locator(".toast").last).to_be_visible()
+        save = page.get_by_role("button", name="Save profile")
+        expect(save).to_be_enabled()
+    save_box = save.bounding_box()
+    for toast in page.locator(".toast").all():
+        box = toast.bounding_box()
+        if box is None:
+            continue
+        overlap = not (box["x"] + box["width"] <= save_box["x"] or save_box["x"] + save_box["width"] <= box["x"]
+                       or box["y"] + box["height"] <= save_box["y"] or save_box["y"] + save_box["height"] <= box["y"])
+        assert not overlap, (box, save_box)
+    context.close()
+
+    # Without JavaScript the flashed toast still leaves after a few seconds (a CSS animation).
+    context = browser.new_context(viewport=PHONE, java_script_enabled=False)
+    context.add_cookies(signed_in_cookies(live.url, live.emulator.create_session(person["id"], lifetime=3600)))
+    page = context.new_page()
+    page.goto(f"{live.url}/dashboard/settings/profile")
+    page.get_by_role("button", name="Save profile").click()
+    page.wait_for_load_state()
+    toast = page.locator(".toast").first
+    expect(toast).to_be_visible()
+    expect(toast).to_be_hidden(timeout=8000)
+    context.close()
