@@ -77,7 +77,9 @@
       historyRequest.abort();
     }
     historyRequest = event.detail.xhr;
-    document.querySelectorAll(".htmx-request").forEach(function (element) {
+    // A request synchronised with others (hx-sync, e.g. the section links') is held by the
+    // element it synchronises on.
+    document.querySelectorAll(".htmx-request, #section-links").forEach(function (element) {
       htmx.trigger(element, "htmx:abort");
     });
   });
