@@ -36,7 +36,8 @@ HTMX_CONFIG = {
     # htmx's indicator <style> would be an inline style, which the Content-Security-Policy refuses.
     "includeIndicatorStyles": False,
     # No page snapshots in sessionStorage (they would hold personal data and CSRF tokens): back
-    # and forward ask the server, which answers a whole page to HX-History-Restore-Request.
+    # and forward ask the server, which answers a whole page to HX-History-Restore-Request
+    # (app.js drops any answer a later back or forward has overtaken).
     "historyCacheSize": 0,
 }
 

@@ -304,3 +304,64 @@ def test_each_section_renders_at_desktop_and_phone_widths(browser, live, section
     live.screenshot(page, f"section-{section}-{viewport['width']}")
     assert page.errors == []
     page.context.close()
+
+
+# --- No console errors (issue #15) ---------------------------------------------------------------
+
+SECTION_LABELS = [
+    ("profile", "Profile"),
+    ("notifications", "Notifications"),
+    ("security", "Security"),
+    ("billing", "Billing"),
+    ("appearance", "Appearance"),
+    ("integrations", "Integrations"),
+]
+
+
+def collect_console_errors(page) -> list[str]:
+    errors: list[str] = []
+
+    def on_console(message) -> None:
+        # The favicon is another change's; until it lands its 404 is not this page's error.
+        if message.type == "error" and not message.location.get("url", "").endswith("/favicon.ico"):
+            errors.append(f"{message.text} ({message.location.get('url')})")
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    return errors
+
+
+def test_no_console_errors_on_profile_each_section_and_the_onboarding_review(browser, live):
+    from playwright.sync_api import expect
+
+    page, user_id, _, _ = live.page(browser, first_name="Cora", last_name="Console")
+    errors = collect_console_errors(page)
+    page.goto(f"{SETTINGS}/profile")
+    expect(page.locator("#section-title")).to_have_text("Profile")
+    page.wait_for_load_state("networkidle")
+    nav = page.locator(".settings-nav")
+    for slug, label in SECTION_LABELS[1:] + SECTION_LABELS[:1]:
+        nav.get_by_role("link", name=label, exact=True).click()
+        page.wait_for_url(f"**{SETTINGS}/{slug}")
+        expect(page.locator("#section-title")).to_have_text(label)
+        page.wait_for_load_state("networkidle")
+    for slug, label in SECTION_LABELS:
+        page.goto(f"{SETTINGS}/{slug}")
+        expect(page.locator("#section-title")).to_have_text(label)
+        page.wait_for_load_state("networkidle")
+    page.wait_for_timeout(300)
+    assert errors == []
+
+    # At the wizard's last step: the review, Back to the goals, and the browser's Back.
+    live.update_user(user_id, is_onboarded=False, onboarding_step=3)
+    page.goto("/onboarding/review")
+    page.wait_for_load_state("networkidle")
+    page.locator(".wizard-actions").get_by_role("button", name="Back").click()
+    page.wait_for_url("**/onboarding/goals")
+    page.wait_for_load_state("networkidle")
+    page.go_back()
+    page.wait_for_url("**/onboarding/review")
+    page.wait_for_load_state("networkidle")
+    page.wait_for_timeout(300)
+    assert errors == []
+    page.context.close()

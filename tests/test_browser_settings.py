@@ -39,12 +39,16 @@ def live(make_app, emulator) -> Iterator[LiveServer]:
     # Signed in through the emulator's sessions, so its JWKS (not the test key) verifies tokens.
     app = make_app(**emulator.app_config(jwks=True))
     app.config["SLOW_POSTS"] = 0.0
+    app.config["SLOW_GETS"] = {}
 
-    # Lets a test hold a save open long enough to see the button while it runs.
+    # Lets a test hold a save open long enough to see the button while it runs, or slow the
+    # answers for some pages so that they arrive after later ones (as a real network may).
     @app.before_request
     def slow_posts():
         if request.method == "POST" and app.config["SLOW_POSTS"]:
             time.sleep(app.config["SLOW_POSTS"])
+        if request.method == "GET" and request.path in app.config["SLOW_GETS"]:
+            time.sleep(app.config["SLOW_GETS"][request.path])
 
     with LiveServer(app) as server:
         server.emulator = emulator
@@ -324,4 +328,199 @@ def test_the_first_invalid_field_takes_the_focus_from_autofocus(browser, live, p
     expect(page.get_by_label("Location")).not_to_be_focused()
     assert page.locator("[autofocus]").count() == 1
     assert page.errors == []
+    context.close()
+
+
+# --- History, console errors and layout (issue #15) -------------------------------------------
+
+
+def settled_section(page, live, slug: str, label: str) -> None:
+    """The address and the panel both show `slug`'s section (waits for each to settle)."""
+    from playwright.sync_api import expect
+
+    page.wait_for_url(f"{live.url}/dashboard/settings/{slug}")
+    expect(page.locator("#section-title")).to_have_text(label)
+    expect(page.locator(".settings-nav [aria-current='page']")).to_have_text(label)
+
+
+def panel_agrees_with_address(page) -> None:
+    """Once no request is running, the panel's heading and the marked link are the address's
+    section, and stay so."""
+    agrees = """() => {
+        if (document.querySelector(".htmx-request")) return false;
+        const link = document.querySelector(".settings-nav [aria-current='page']");
+        const title = document.querySelector("#section-title");
+        return !!link && !!title && new URL(link.href).pathname === location.pathname
+            && link.textContent.trim() === title.textContent.trim();
+    }"""
+    page.wait_for_function(agrees)
+    page.wait_for_timeout(300)
+    assert page.evaluate(agrees), (page.evaluate("location.pathname"), section_title(page))
+
+
+def test_fast_clicks_then_many_backs_and_forwards_keep_the_panel_on_the_address(browser, live, person):
+    from playwright.sync_api import expect
+
+    context, page = open_page(browser, live, person)
+    page.goto(f"{live.url}/dashboard/settings/profile")
+    nav = page.locator(".settings-nav")
+    labels = dict(SECTIONS)
+    # As fast as a person clicking: no wait for each section to arrive. The last click wins.
+    for slug, label in SECTIONS:
+        nav.get_by_role("link", name=label, exact=True).click()
+    settled_section(page, live, "profile", "Profile")
+    # Back and forward through whatever that left in the history: the panel always agrees.
+    for step in ["back", "back", "forward", "back", "forward", "forward"]:
+        (page.go_back if step == "back" else page.go_forward)(wait_until="commit")
+        panel_agrees_with_address(page)
+
+    # Through the sections again, each click a moment after the last has arrived.
+    page.goto(f"{live.url}/dashboard/settings/profile")
+    for slug, label in SECTIONS:
+        nav.get_by_role("link", name=label, exact=True).click()
+        page.wait_for_url(f"{live.url}/dashboard/settings/{slug}")
+    settled_section(page, live, "profile", "Profile")
+
+    history = ["profile"] + [slug for slug, _ in SECTIONS]
+    position = len(history) - 1
+    steps = ["back"] * 4 + ["forward"] * 2 + ["back", "forward", "forward", "back"]
+    for step in steps:
+        if step == "back":
+            page.go_back(wait_until="commit")
+            position -= 1
+        else:
+            page.go_forward(wait_until="commit")
+            position += 1
+        slug = history[position]
+        panel_agrees_with_address(page)
+        settled_section(page, live, slug, labels[slug])
+        # Settled, and stays so.
+        page.wait_for_timeout(300)
+        assert page.locator("#section-title").inner_text() == labels[slug]
+        assert page.url == f"{live.url}/dashboard/settings/{slug}"
+
+    # An answer that arrives late (a slow network) must not replace a later step's section:
+    # Back to a slow Appearance, at once Back again to Billing, which answers first.
+    live.app.config["SLOW_GETS"] = {"/dashboard/settings/appearance": 1.0}
+    while position < len(history) - 1:
+        page.go_forward(wait_until="commit")
+        position += 1
+    settled_section(page, live, "profile", "Profile")
+    page.go_back(wait_until="commit")  # integrations
+    settled_section(page, live, "integrations", "Integrations")
+    page.go_back(wait_until="commit")  # appearance, slow
+    page.wait_for_timeout(100)
+    page.go_back(wait_until="commit")  # billing
+    position -= 3
+    settled_section(page, live, "billing", "Billing")
+    page.wait_for_timeout(1500)  # the slow answer has come and gone
+    expect(page.locator("#section-title")).to_have_text("Billing")
+    assert page.url == f"{live.url}/dashboard/settings/billing"
+    live.app.config["SLOW_GETS"] = {}
+
+    # Quick steps without waiting in between (the browser may coalesce some): wherever they
+    # end, the panel agrees with the address.
+    for _ in range(3):
+        page.go_back(wait_until="commit")
+    page.go_forward(wait_until="commit")
+    panel_agrees_with_address(page)
+
+    # A section clicked on a slow network, then Back before it arrives: its late answer is not
+    # shown (nor its URL pushed) over the section Back went to.
+    live.app.config["SLOW_GETS"] = {"/dashboard/settings/billing": 1.0}
+    page.goto(f"{live.url}/dashboard/settings/notifications")
+    nav.get_by_role("link", name="Security", exact=True).click()
+    settled_section(page, live, "security", "Security")
+    nav.get_by_role("link", name="Billing", exact=True).click()
+    page.wait_for_timeout(100)
+    page.go_back(wait_until="commit")
+    settled_section(page, live, "notifications", "Notifications")
+    page.wait_for_timeout(1500)
+    expect(page.locator("#section-title")).to_have_text("Notifications")
+    assert page.url == f"{live.url}/dashboard/settings/notifications"
+    live.app.config["SLOW_GETS"] = {}
+    assert page.errors == []
+    context.close()
+
+
+def inside_viewport(box, viewport) -> bool:
+    return (box["x"] >= 0 and box["y"] >= 0 and box["x"] + box["width"] <= viewport["width"]
+            and box["y"] + box["height"] <= viewport["height"])
+
+
+@pytest.mark.parametrize("slug", ["integrations", "appearance"])
+def test_on_a_phone_the_current_section_tab_is_in_view(browser, live, person, slug):
+    context, page = open_page(browser, live, person, viewport=PHONE)
+    page.goto(f"{live.url}/dashboard/settings/{slug}")
+    current = page.locator(".settings-nav [aria-current='page']")
+    current.wait_for()
+    page.wait_for_timeout(300)
+    box = current.bounding_box()
+    assert box is not None and inside_viewport(box, PHONE), box
+    # The strip shows there is more: a mask fades the edge the strip can scroll to.
+    mask = page.locator(".settings-nav").evaluate(
+        "nav => getComputedStyle(nav).maskImage || getComputedStyle(nav).webkitMaskImage")
+    assert mask and mask != "none"
+
+    # After an htmx swap to a section at the other end, its tab comes into view too.
+    page.locator(".settings-nav").get_by_role("link", name="Profile", exact=True).click()
+    page.wait_for_url(f"{live.url}/dashboard/settings/profile")
+    page.wait_for_timeout(400)
+    box = page.locator(".settings-nav [aria-current='page']").bounding_box()
+    assert box is not None and inside_viewport(box, PHONE), box
+    context.close()
+
+
+def test_the_desktop_nav_sits_at_the_top_of_a_long_section_and_stays(browser, live, person):
+    viewport = {"width": 1280, "height": 800}
+    context, page = open_page(browser, live, person, viewport=viewport)
+    # Profile, arrived at from a short section by htmx.
+    page.goto(f"{live.url}/dashboard/settings/billing")
+    nav = page.locator(".settings-nav")
+    nav.get_by_role("link", name="Profile", exact=True).click()
+    settled_section(page, live, "profile", "Profile")
+    panel = page.locator("#settings-panel")
+    nav_box, panel_box = nav.bounding_box(), panel.bounding_box()
+    assert panel_box["height"] > nav_box["height"] * 2
+    assert abs(nav_box["y"] - panel_box["y"]) <= 4, (nav_box, panel_box)
+    # Scrolled down the section, the nav is still in view at the top.
+    page.mouse.wheel(0, 600)
+    page.wait_for_function("window.scrollY >= 300")
+    nav_box = nav.bounding_box()
+    assert 0 <= nav_box["y"] <= 40, nav_box
+    context.close()
+
+
+def test_on_a_phone_a_toast_hides_nothing_and_goes_without_javascript(browser, live, person):
+    from playwright.sync_api import expect
+
+    context, page = open_page(browser, live, person, viewport=PHONE)
+    page.goto(f"{live.url}/dashboard/settings/profile")
+    save = page.get_by_role("button", name="Save profile")
+    save.scroll_into_view_if_needed()
+    for _ in range(2):
+        save.click()
+        expect(page.locator(".toast").last).to_be_visible()
+        save = page.get_by_role("button", name="Save profile")
+        expect(save).to_be_enabled()
+    save_box = save.bounding_box()
+    for toast in page.locator(".toast").all():
+        box = toast.bounding_box()
+        if box is None:
+            continue
+        overlap = not (box["x"] + box["width"] <= save_box["x"] or save_box["x"] + save_box["width"] <= box["x"]
+                       or box["y"] + box["height"] <= save_box["y"] or save_box["y"] + save_box["height"] <= box["y"])
+        assert not overlap, (box, save_box)
+    context.close()
+
+    # Without JavaScript the flashed toast still leaves after a few seconds (a CSS animation).
+    context = browser.new_context(viewport=PHONE, java_script_enabled=False)
+    context.add_cookies(signed_in_cookies(live.url, live.emulator.create_session(person["id"], lifetime=3600)))
+    page = context.new_page()
+    page.goto(f"{live.url}/dashboard/settings/profile")
+    page.get_by_role("button", name="Save profile").click()
+    page.wait_for_load_state()
+    toast = page.locator(".toast").first
+    expect(toast).to_be_visible()
+    expect(toast).to_be_hidden(timeout=8000)
     context.close()

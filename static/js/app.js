@@ -63,6 +63,27 @@
     showToast("Mentorly could not be reached. Check your connection and try again.", "error");
   });
 
+  /* --- Back and forward ------------------------------------------------------------------- */
+  // With no history cache, every back or forward asks the server for the page. Answers can
+  // arrive out of order (a slow one after a quicker, later one), and htmx would show each as it
+  // comes: the address would say one section and the panel show another. Only the latest step
+  // counts: the request of the step before it, and any section or form request still running,
+  // are aborted, so their answers are never shown.
+
+  var historyRequest = null;
+
+  document.addEventListener("htmx:historyCacheMiss", function (event) {
+    if (historyRequest && historyRequest !== event.detail.xhr) {
+      historyRequest.abort();
+    }
+    historyRequest = event.detail.xhr;
+    // A request synchronised with others (hx-sync, e.g. the section links') is held by the
+    // element it synchronises on.
+    document.querySelectorAll(".htmx-request, #section-links").forEach(function (element) {
+      htmx.trigger(element, "htmx:abort");
+    });
+  });
+
   /* --- Character counters ---------------------------------------------------------------- */
   // Counts what a person sees: grapheme clusters (an emoji, a flag, é written as e + accent:
   // one each), after the same line-break normalisation and trimming as the server.
@@ -98,6 +119,42 @@
     }
   });
 
+  /* --- The settings navigation on a phone --------------------------------------------------- */
+  // On a narrow screen the sections are a strip that scrolls sideways (app.css). The current
+  // section's tab is scrolled into the strip's view, and `data-more` says on which side there is
+  // more to scroll to, so the CSS fades that edge.
+
+  function markMore(nav) {
+    var end = nav.scrollWidth - nav.clientWidth;
+    var atStart = nav.scrollLeft <= 1;
+    var atEnd = nav.scrollLeft >= end - 1;
+    nav.dataset.more = end <= 1 ? "none" : atStart ? "end" : atEnd ? "start" : "both";
+  }
+
+  function revealCurrentSection() {
+    var nav = document.querySelector(".settings-nav");
+    if (!nav) {
+      return;
+    }
+    var current = nav.querySelector('[aria-current="page"]');
+    if (current && nav.scrollWidth > nav.clientWidth) {
+      var strip = nav.getBoundingClientRect();
+      var tab = current.getBoundingClientRect();
+      if (tab.left < strip.left || tab.right > strip.right) {
+        nav.scrollLeft += tab.left - strip.left - (strip.width - tab.width) / 2;
+      }
+    }
+    markMore(nav);
+  }
+
+  document.addEventListener("scroll", function (event) {
+    if (event.target.classList && event.target.classList.contains("settings-nav")) {
+      markMore(event.target);
+    }
+  }, { capture: true, passive: true });
+
+  window.addEventListener("resize", revealCurrentSection);
+
   /* --- After each swap ---------------------------------------------------------------------- */
 
   htmx.onLoad(function (root) {
@@ -106,5 +163,6 @@
     }
     root.querySelectorAll("[data-max-characters]").forEach(updateCounter);
     root.querySelectorAll(".toast[data-autohide]").forEach(hideLater);
+    revealCurrentSection();
   });
 })();
