@@ -38,6 +38,8 @@
 
   document.addEventListener("htmx:responseError", function (event) {
     var status = event.detail.xhr.status;
+    // The server already said what went wrong in its own toast (HX-Trigger): one is enough.
+    if (/"toast"/.test(event.detail.xhr.getResponseHeader("HX-Trigger") || "")) return;
     var message = "Something went wrong (HTTP " + status + "). Please try again.";
     if (status === 400) {
       message = "The request was refused. Reload the page and try again.";
