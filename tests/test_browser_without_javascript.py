@@ -75,3 +75,18 @@ def test_during_onboarding_the_header_offers_no_dashboard_or_settings(browser, l
     assert header.get_by_role("link", name="Settings").count() == 0
     assert header.get_by_role("button", name="Sign out").is_visible()
     context.close()
+
+
+def test_an_htmx_request_for_an_unknown_page_shows_one_toast(browser, live):
+    member = person(live, onboarded=True)
+    context = browser.new_context(viewport=DESKTOP)
+    context.add_cookies(signed_in_cookies(live.url, live.emulator.create_session(member["id"], lifetime=3600)))
+    page = context.new_page()
+    page.goto(f"{live.url}/dashboard/settings/billing")
+    page.wait_for_function("window.htmx !== undefined")
+    page.evaluate("htmx.ajax('GET', '/no-such-page', {target: '#main', swap: 'none'})")
+    page.wait_for_selector("#toasts .toast")
+    page.wait_for_timeout(500)
+    assert page.locator("#toasts .toast").count() == 1
+    assert page.locator("h1, h2").first.inner_text() != "Page not found"  # nothing was swapped in
+    context.close()
