@@ -35,6 +35,7 @@ from sqlalchemy.engine import URL, make_url
 
 from mentorly import MIGRATIONS, create_app
 from mentorly.extensions import db
+from tests.conftest import unavailable
 
 DEFAULT_TEST_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
@@ -180,10 +181,6 @@ class ReusedDatabase:
         self.server.drop(self.name)
 
 
-def require(variable: str) -> bool:
-    return os.environ.get(variable) == "1"
-
-
 @pytest.fixture(scope="session")
 def postgres_server() -> PostgresServer:
     """The test server, or a skip (a failure when PostgreSQL is required)."""
@@ -192,10 +189,8 @@ def postgres_server() -> PostgresServer:
         with psycopg.connect(server.conninfo(), connect_timeout=3) as conn:
             conn.execute("SELECT 1")
     except psycopg.Error as exc:
-        message = f"PostgreSQL not reachable at {server.url.render_as_string()}: {exc}".strip()
-        if require("MENTORLY_REQUIRE_POSTGRES"):
-            pytest.fail(message + " (MENTORLY_REQUIRE_POSTGRES=1)")
-        pytest.skip(message)
+        unavailable(f"PostgreSQL not reachable at {server.url.render_as_string()}: {' '.join(str(exc).split())}",
+                    "MENTORLY_REQUIRE_POSTGRES")
     return server
 
 
