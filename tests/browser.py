@@ -23,7 +23,7 @@ import pytest
 from werkzeug.serving import make_server
 
 from mentorly import create_app
-from tests.conftest import base_config, dispose
+from tests.conftest import base_config, dispose, unavailable
 from tests.databases import ReusedDatabase
 from tests.emulator import EmulatorProcess
 
@@ -53,10 +53,9 @@ def chromium() -> Iterator[Any]:
     """One Chromium for the test session."""
     executable = chromium_executable()
     if executable is None:
-        reason = "Chromium not found at /usr/bin/chromium (install Debian's chromium or set MENTORLY_CHROMIUM)"
-        if os.environ.get("MENTORLY_REQUIRE_BROWSER") == "1":
-            pytest.fail(reason + " and MENTORLY_REQUIRE_BROWSER=1")
-        pytest.skip(reason)
+        where = os.environ.get("MENTORLY_CHROMIUM") or "/usr/bin/chromium"
+        unavailable(f"Chromium not found at {where} (install Debian's chromium or set MENTORLY_CHROMIUM)",
+                    "MENTORLY_REQUIRE_BROWSER")
     os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
     from playwright.sync_api import sync_playwright
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import re
 import shutil
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, NoReturn
 
 import jwt
 import pytest
@@ -105,6 +106,13 @@ def csrf_token_in(page: str) -> str:
     match = CSRF_META.search(page) or CSRF_INPUT.search(page) or CSRF_HX_HEADERS.search(page)
     assert match, "no CSRF token in the page"
     return html.unescape(match.group(1))
+
+
+def unavailable(reason: str, variable: str) -> NoReturn:
+    """Skip the test for want of something, or fail it when `variable` (MENTORLY_REQUIRE_...) is 1."""
+    if os.environ.get(variable) == "1":
+        pytest.fail(f"{reason} ({variable}=1)")
+    pytest.skip(reason)
 
 
 def base_config(database_url: str, **extra: Any) -> dict[str, Any]:

@@ -7,11 +7,11 @@ migrates once: into a template database on TEST_DATABASE_URL's server, and into 
   test: connections left over from earlier tests are ended, every table but `alembic_version` is
   emptied and its sequences restarted. A test that changed the schema (a trigger, a dropped
   index, a downgrade) leaves a different fingerprint, and the copy is then made again from the
-  template. Emptying takes milliseconds where a new database takes most of a second.
+  template. Emptying takes milliseconds where a new database takes most of a second. The copy
+  keeps its name, so a server that outlives one test (tests/browser.py) stays pointed at it.
 - A SQLite test (`sqlite_url`) gets a copy of the migrated file in its own `tmp_path`.
-- Tests of the migrations themselves take a new, empty database (`empty_postgres_url`).
-- Fixtures wider than one test (a module's live server) take their own copy of the template
-  (`PostgresServer.database`).
+- Tests of the migrations themselves, and `flask db upgrade` in production, take a new, empty
+  database (`empty_postgres_url`, `PostgresServer.database`).
 
 Without a reachable server, PostgreSQL tests are skipped with the reason shown, unless
 MENTORLY_REQUIRE_POSTGRES=1 makes that a failure.
@@ -35,6 +35,7 @@ from sqlalchemy.engine import URL, make_url
 
 from mentorly import MIGRATIONS, create_app
 from mentorly.extensions import db
+from tests.conftest import unavailable
 
 DEFAULT_TEST_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
@@ -120,9 +121,9 @@ class PostgresServer:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     @contextmanager
-    def database(self, template: str | None = None) -> Iterator[str]:
-        """A new database (empty, or a copy of `template`) for the block; its URL."""
-        name = self.create(template)
+    def database(self) -> Iterator[str]:
+        """A new, empty database for the block; its URL."""
+        name = self.create()
         try:
             yield self.url_of(name)
         finally:
@@ -130,8 +131,7 @@ class PostgresServer:
 
 
 class ReusedDatabase:
-    """One copy of the migrated template, emptied for each test that takes it. Its URL stays the
-    same for the whole session, so an app may outlive a test (see tests/browser.py)."""
+    """One copy of the migrated template, emptied for each test that takes it."""
 
     def __init__(self, server: PostgresServer, template: str) -> None:
         self.server = server
@@ -184,10 +184,6 @@ class ReusedDatabase:
         self.server.drop(self.name)
 
 
-def require(variable: str) -> bool:
-    return os.environ.get(variable) == "1"
-
-
 @pytest.fixture(scope="session")
 def postgres_server() -> PostgresServer:
     """The test server, or a skip (a failure when PostgreSQL is required)."""
@@ -196,10 +192,8 @@ def postgres_server() -> PostgresServer:
         with psycopg.connect(server.conninfo(), connect_timeout=3) as conn:
             conn.execute("SELECT 1")
     except psycopg.Error as exc:
-        message = f"PostgreSQL not reachable at {server.url.render_as_string()}: {exc}".strip()
-        if require("MENTORLY_REQUIRE_POSTGRES"):
-            pytest.fail(message + " (MENTORLY_REQUIRE_POSTGRES=1)")
-        pytest.skip(message)
+        unavailable(f"PostgreSQL not reachable at {server.url.render_as_string()}: {' '.join(str(exc).split())}",
+                    "MENTORLY_REQUIRE_POSTGRES")
     return server
 
 

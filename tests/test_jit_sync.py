@@ -63,11 +63,10 @@ def test_clerk_down_during_just_in_time_sync_is_a_clear_503(jit_app, emulator):
 @pytest.mark.postgres
 def test_two_first_requests_at_once_make_one_row(emulator, jit_app):
     emulator.set_webhooks(False)
-    app = jit_app
     clerk_user = emulator.create_user()
     token = emulator.sign_in(clerk_user["id"])
 
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    server = make_server("127.0.0.1", 0, jit_app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{server.server_port}/probe"
@@ -88,4 +87,4 @@ def test_two_first_requests_at_once_make_one_row(emulator, jit_app):
         server.shutdown()
         server.server_close()
     assert answers == [200] * 8
-    assert count_users(app, clerk_user["id"]) == 1
+    assert count_users(jit_app, clerk_user["id"]) == 1
