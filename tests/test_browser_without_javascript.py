@@ -32,6 +32,13 @@ def person(live, *, onboarded: bool) -> dict:
     return clerk_user
 
 
+def signed_in_page(browser, live, clerk_user: dict):
+    """A browser context signed in as `clerk_user` (JavaScript on), and a page in it."""
+    context = browser.new_context(viewport=DESKTOP)
+    context.add_cookies(signed_in_cookies(live.url, live.emulator.create_session(clerk_user["id"], lifetime=3600)))
+    return context, context.new_page()
+
+
 def visible_text(page) -> str:
     return page.locator("body").inner_text()
 
@@ -65,9 +72,7 @@ def test_without_javascript_no_page_promises_what_only_javascript_does(browser, 
 
 def test_during_onboarding_the_header_offers_no_dashboard_or_settings(browser, live):
     newcomer = person(live, onboarded=False)
-    context = browser.new_context(viewport=DESKTOP)
-    context.add_cookies(signed_in_cookies(live.url, live.emulator.create_session(newcomer["id"], lifetime=3600)))
-    page = context.new_page()
+    context, page = signed_in_page(browser, live, newcomer)
     page.goto(f"{live.url}/onboarding")
     page.wait_for_url(f"{live.url}/onboarding/**")
     header = page.locator("header.site-header")
@@ -79,9 +84,7 @@ def test_during_onboarding_the_header_offers_no_dashboard_or_settings(browser, l
 
 def test_an_htmx_request_for_an_unknown_page_shows_one_toast(browser, live):
     member = person(live, onboarded=True)
-    context = browser.new_context(viewport=DESKTOP)
-    context.add_cookies(signed_in_cookies(live.url, live.emulator.create_session(member["id"], lifetime=3600)))
-    page = context.new_page()
+    context, page = signed_in_page(browser, live, member)
     page.goto(f"{live.url}/dashboard/settings/billing")
     page.wait_for_function("window.htmx !== undefined")
     page.evaluate("htmx.ajax('GET', '/no-such-page', {target: '#main', swap: 'none'})")
