@@ -37,7 +37,7 @@ HTMX_CONFIG = {
     "includeIndicatorStyles": False,
     # No page snapshots in sessionStorage (they would hold personal data and CSRF tokens): back
     # and forward ask the server, which answers a whole page to HX-History-Restore-Request
-    # (app.js drops any answer a later back or forward has overtaken).
+    # (app.js makes that request, and shows only the answer for the address still shown).
     "historyCacheSize": 0,
 }
 

@@ -353,7 +353,12 @@ def panel_agrees_with_address(page) -> None:
         return !!link && !!title && new URL(link.href).pathname === location.pathname
             && link.textContent.trim() === title.textContent.trim();
     }"""
-    page.wait_for_function(agrees)
+    try:
+        page.wait_for_function(agrees)
+    except Exception as error:
+        state = page.evaluate("""() => [location.pathname, document.querySelector("#section-title")?.textContent,
+            document.querySelectorAll(".htmx-request").length]""")
+        raise AssertionError(f"address, panel and requests running: {state}") from error
     page.wait_for_timeout(300)
     assert page.evaluate(agrees), (page.evaluate("location.pathname"), section_title(page))
 

@@ -66,24 +66,53 @@
   });
 
   /* --- Back and forward ------------------------------------------------------------------- */
-  // With no history cache, every back or forward asks the server for the page. Answers can
-  // arrive out of order (a slow one after a quicker, later one), and htmx would show each as it
-  // comes: the address would say one section and the panel show another. Only the latest step
-  // counts: the request of the step before it, and any section or form request still running,
-  // are aborted, so their answers are never shown.
+  // With no history cache, every back or forward asks the server for the page. Steps can come
+  // faster than answers, and answers out of order, so the page is fetched here rather than by
+  // htmx: only the latest step's answer is ever shown, and only while the address is still the
+  // one it was asked for. A section still on its way is dropped (its answer would push its own
+  // address over the step). An answer that cannot be had is left to the browser: a reload.
 
-  var historyRequest = null;
+  var restoring = null;
+
+  function currentPath() {
+    return location.pathname + location.search;
+  }
+
+  function restorePage(path) {
+    if (restoring) {
+      restoring.abort();
+    }
+    var request = (restoring = new AbortController());
+    var sectionLinks = document.getElementById("section-links");
+    if (sectionLinks) {
+      htmx.trigger(sectionLinks, "htmx:abort");  // the element a section request syncs on
+    }
+    fetch(path, {
+      headers: { "HX-Request": "true", "HX-History-Restore-Request": "true", "HX-Current-URL": location.href },
+      credentials: "same-origin",
+      signal: request.signal,
+    }).then(function (response) {
+      if (!response.ok || response.redirected) {
+        throw new Error("not the page");
+      }
+      return response.text();
+    }).then(function (html) {
+      if (request !== restoring || currentPath() !== path) {
+        return;  // a later step has overtaken this one
+      }
+      restoring = null;
+      htmx.swap(document.body, html, { swapStyle: "innerHTML", swapDelay: 0, settleDelay: 0 });
+      htmx.trigger(document.body, "htmx:historyRestore", { path: path, cacheMiss: true });
+    }).catch(function () {
+      if (request === restoring && currentPath() === path) {
+        location.reload();
+      }
+    });
+  }
 
   document.addEventListener("htmx:historyCacheMiss", function (event) {
-    if (historyRequest && historyRequest !== event.detail.xhr) {
-      historyRequest.abort();
-    }
-    historyRequest = event.detail.xhr;
-    // A request synchronised with others (hx-sync, e.g. the section links') is held by the
-    // element it synchronises on.
-    document.querySelectorAll(".htmx-request, #section-links").forEach(function (element) {
-      htmx.trigger(element, "htmx:abort");
-    });
+    event.preventDefault();  // htmx's own request would show every answer, however late
+    restorePage(event.detail.path);
   });
 
   /* --- Character counters ---------------------------------------------------------------- */
