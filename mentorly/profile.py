@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 from urllib.parse import urlsplit
 
 import regex
-from wtforms import StringField, TextAreaField
 from wtforms.validators import InputRequired, Optional, StopValidation
 
+from .form_widgets import StringField, TextAreaField
 from .timezones import TimezoneField, timezone_names
 
 if TYPE_CHECKING:

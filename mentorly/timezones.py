@@ -16,10 +16,10 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo, available_timezones
 
 from flask import g
-
 from markupsafe import Markup, escape
 from wtforms import SelectField
-from wtforms.widgets import html_params
+
+from .form_widgets import html_params
 
 COMMON_TIMEZONES = (
     "UTC",
@@ -54,6 +54,19 @@ def canonical_timezones() -> frozenset[str]:
             if line and not line.startswith("#"):
                 names.add(line.split("\t")[2])
     return frozenset(names & timezone_names())
+
+
+@cache
+def listed_zones_of_aliases() -> dict[str, str]:
+    """Each legacy name of a listed zone and that zone (Asia/Calcutta: Asia/Kolkata): some
+    browsers still report the legacy name as their own time zone."""
+    aliases = {}
+    for line in files("tzdata.zoneinfo").joinpath("tzdata.zi").read_text(encoding="utf-8").splitlines():
+        if line.startswith("L "):  # "L <zone> <legacy name>"
+            _, zone, alias = line.split()
+            if is_listed(zone):
+                aliases[alias] = zone
+    return aliases
 
 
 @cache
@@ -126,9 +139,7 @@ class TimezoneSelect:
             others = Markup('<optgroup label="All time zones"{}>').format(attributes) + (
                 timezone_options((inline,), inline) if inline else Markup("")
             ) + Markup("</optgroup>")
-        return Markup("<select {}>").format(Markup(html_params(name=field.name, **kwargs))) + common + others + Markup(
-            "</select>"
-        )
+        return Markup(f"<select {html_params(name=field.name, **kwargs)}>") + common + others + Markup("</select>")
 
 
 class TimezoneField(SelectField):

@@ -17,6 +17,7 @@ from ..auth.session import login_required
 from ..clerk.client import ClerkAPIError, ClerkUnavailable
 from ..htmx import is_htmx, render_page_or_fragment
 from ..models import GOALS
+from ..timezones import listed_zones_of_aliases
 from .forms import AboutForm, FinishForm, GoalsForm, ProfileStepForm, interest_labels
 from .wizard import (
     STEPS,
@@ -97,6 +98,7 @@ def _render(step: Step, form, *, status: int = 200, problems: list[str] | None =
         problems=problems or [],
         # The browser may suggest its time zone only until the person has saved one.
         suggest_browser_timezone=step.slug == "profile" and completed_steps(user) < 2 and not submitted,
+        timezone_aliases=listed_zones_of_aliases(),
         goal_label=GOALS.get(user.goal or ""),
         interest_labels=interest_labels(user.interests),
     )

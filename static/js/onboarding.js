@@ -13,11 +13,15 @@
   }
 
   // Only while the person has not saved a time zone: the server marks the field then.
+  // The list holds current zone names; a browser that reports a legacy one (Asia/Calcutta) is
+  // matched through the aliases the server sends beside the field.
   function suggestTimezone(root) {
-    const select = root.querySelector("[data-suggest-browser-timezone] select");
-    const zone = browserTimezone();
+    const box = root.querySelector("[data-suggest-browser-timezone]");
+    const select = box && box.querySelector("select");
+    let zone = browserTimezone();
     if (!select || !zone || select.dataset.suggested) return;
     select.dataset.suggested = "true";
+    zone = JSON.parse(box.dataset.timezoneAliases || "{}")[zone] || zone;
     const option = Array.from(select.options).find((candidate) => candidate.value === zone);
     if (option) {
       select.value = zone;
