@@ -125,6 +125,7 @@ def main() -> int:
             "SQLALCHEMY_DATABASE_URI": database_url,
             "CLERK_JWT_KEY": public_pem,
             "CLERK_API_URL": "http://127.0.0.1:9/v1",  # never called: the user is already stored
+            "CLERK_USERNAMES": "optional",  # not learned from the Frontend API, which is not there
         })
         import logging
 
