@@ -36,27 +36,45 @@ LOOKS = [
 class Audit:
     """axe-core run on page after page; the serious and critical violations, by page."""
 
-    def __init__(self) -> None:
+    def __init__(self, artifacts=None, look: str = "") -> None:
         from axe_playwright_python.sync_playwright import Axe
 
+        # A page with a violation is kept there as a screenshot.
+        self.artifacts = artifacts
+        self.look = look
         self.axe = Axe()
         self.problems: list[str] = []
         self.pages: list[str] = []
 
     def check(self, page, name: str) -> None:
-        # Fonts and styles settle before the colours are measured.
+        # Colours are measured once the page has settled: fonts loaded, transitions (a button
+        # fading back from its busy state) finished. Endless animations (spinners) are left.
         page.wait_for_load_state("load")
-        page.evaluate("document.fonts.ready")
+        page.evaluate("""async () => {
+            await document.fonts.ready;
+            const finite = document.getAnimations()
+                .filter((animation) => animation.effect.getTiming().iterations !== Infinity);
+            await Promise.all(finite.map((animation) => animation.finished.catch(() => null)));
+        }""")
         results = self.axe.run(page)
         self.pages.append(name)
         for violation in results.response["violations"]:
             if violation["impact"] not in BLOCKING:
                 continue
-            targets = "; ".join(" ".join(node["target"]) for node in violation["nodes"])
-            self.problems.append(f"{name}: {violation['id']} ({violation['impact']}) at {targets}")
+            for node in violation["nodes"]:
+                why = " ".join(check["message"] for check in node["any"] + node["all"] + node["none"])
+                self.problems.append(
+                    f"{name}: {violation['id']} ({violation['impact']}) at {' '.join(node['target'])}: {why}")
+            if self.artifacts is not None:
+                page.screenshot(path=str(self.artifacts / f"axe-{self.look}-{re.sub(r'[^a-z0-9]+', '-', name)}.png"),
+                                full_page=True)
 
     def assert_clean(self) -> None:
         assert self.problems == [], "serious or critical accessibility violations:\n" + "\n".join(self.problems)
+
+
+def look_name(theme: str, viewport: dict) -> str:
+    return f"{theme}-{'phone' if viewport == PHONE else 'desktop'}"
 
 
 def set_look(live, clerk_id: str, theme: str) -> None:
@@ -80,10 +98,10 @@ def expect_theme(page, theme: str) -> None:
 
 
 @pytest.mark.parametrize("theme, viewport", LOOKS)
-def test_signed_out_pages_have_no_serious_violation(browser, live, theme, viewport):  # noqa: F811
+def test_signed_out_pages_have_no_serious_violation(browser, live, artifacts, theme, viewport):  # noqa: F811
     context = browser.new_context(viewport=viewport, color_scheme=theme)
     page = context.new_page()
-    audit = Audit()
+    audit = Audit(artifacts, look_name(theme, viewport))
 
     page.goto(f"{live.url}/")
     expect_theme(page, theme)
@@ -101,7 +119,7 @@ def test_signed_out_pages_have_no_serious_violation(browser, live, theme, viewpo
 
 
 @pytest.mark.parametrize("theme, viewport", LOOKS)
-def test_onboarding_steps_and_their_errors_have_no_serious_violation(browser, live, emulator, theme,  # noqa: F811
+def test_onboarding_steps_and_their_errors_have_no_serious_violation(browser, live, emulator, artifacts, theme,  # noqa: F811
                                                                      viewport):
     newcomer = emulator.create_user(username="new_person", first_name="Nia", last_name="Newcomer")
     with live.app.app_context():
@@ -109,7 +127,7 @@ def test_onboarding_steps_and_their_errors_have_no_serious_violation(browser, li
     # Three steps saved, so that every step (the review too) can be opened.
     set_progress(live.app, newcomer["id"], 3, theme=theme, goal="grow", interests=["python"])
     context, page = open_page(browser, live, newcomer, viewport=viewport, color_scheme=theme)
-    audit = Audit()
+    audit = Audit(artifacts, look_name(theme, viewport))
 
     for slug in STEP_SLUGS:
         page.goto(f"{live.url}/onboarding/{slug}")
@@ -131,11 +149,11 @@ def test_onboarding_steps_and_their_errors_have_no_serious_violation(browser, li
 
 
 @pytest.mark.parametrize("theme, viewport", LOOKS)
-def test_dashboard_settings_and_their_errors_have_no_serious_violation(browser, live, person, theme,  # noqa: F811
+def test_dashboard_settings_and_their_errors_have_no_serious_violation(browser, live, person, artifacts, theme,  # noqa: F811
                                                                        viewport):
     set_look(live, person["id"], theme)
     context, page = open_page(browser, live, person, viewport=viewport, color_scheme=theme)
-    audit = Audit()
+    audit = Audit(artifacts, look_name(theme, viewport))
 
     page.goto(f"{live.url}/dashboard")
     expect_theme(page, theme)
@@ -166,4 +184,132 @@ def test_dashboard_settings_and_their_errors_have_no_serious_violation(browser, 
 
     assert len(audit.pages) == 1 + len(SETTINGS_SECTIONS) + 3
     audit.assert_clean()
+    context.close()
+
+
+# --- Keyboard only ----------------------------------------------------------------------------
+
+# Marks every control a person can Tab to (a radio group is one stop: Tab reaches its checked
+# radio, the arrows the others), visible ones only, and returns their keys.
+MARK_TAB_STOPS = """() => {
+    const selector = 'a[href], button, input:not([type=hidden]), select, textarea, summary, [tabindex]';
+    let next = 0;
+    const keys = [];
+    for (const element of document.querySelectorAll(selector)) {
+        if (element.disabled || element.tabIndex < 0) continue;
+        if (!element.checkVisibility({visibilityProperty: true}) || element.getClientRects().length === 0) continue;
+        const key = element.type === 'radio' ? `radio ${element.name}` : `stop ${next++}`;
+        element.dataset.tabStop = key;
+        if (!keys.includes(key)) keys.push(key);
+    }
+    return keys;
+}"""
+
+# The focused element: its key, a description, and whether it shows a focus indicator (an
+# outline, or the box-shadow ring Pico draws).
+FOCUSED = """() => {
+    const element = document.activeElement;
+    if (!element || element === document.body) return null;
+    const style = getComputedStyle(element);
+    const outline = style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) > 0;
+    const ring = style.boxShadow !== 'none' && /[1-9][0-9.]*px/.test(style.boxShadow);
+    return {
+        key: element.dataset.tabStop || null,
+        what: `${element.tagName.toLowerCase()}#${element.id} "${(element.innerText || element.name || '').trim().slice(0, 40)}"`,
+        indicated: outline || ring,
+    };
+}"""
+
+
+def settle(page) -> None:
+    """Finite transitions and animations finished (Pico fades its focus rings in)."""
+    page.evaluate("""async () => {
+        const finite = document.getAnimations()
+            .filter((animation) => animation.effect.getTiming().iterations !== Infinity);
+        await Promise.all(finite.map((animation) => animation.finished.catch(() => null)));
+    }""")
+
+
+def tab_through(page, *, limit: int = 200) -> list[dict]:
+    """Tab from the top of the page until the focus leaves it or comes round again."""
+    page.evaluate("document.activeElement && document.activeElement.blur()")
+    page.evaluate("window.scrollTo(0, 0)")
+    stops: list[dict] = []
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        settle(page)
+        focused = page.evaluate(FOCUSED)
+        if focused is None or (stops and focused["key"] == stops[0]["key"]):
+            break
+        stops.append(focused)
+    return stops
+
+
+KEYBOARD_LOOKS = [
+    pytest.param("light", DESKTOP, id="light-desktop"),
+    pytest.param("dark", PHONE, id="dark-phone"),
+]
+
+
+@pytest.mark.parametrize("theme, viewport", KEYBOARD_LOOKS)
+def test_tab_reaches_every_control_with_a_visible_focus(browser, live, person, theme, viewport):  # noqa: F811
+    set_look(live, person["id"], theme)
+    context, page = open_page(browser, live, person, viewport=viewport, color_scheme=theme)
+    pages = ["/dashboard"] + [f"/dashboard/settings/{slug}" for slug in SETTINGS_SECTIONS]
+
+    for path in pages:
+        page.goto(live.url + path)
+        page.wait_for_load_state("load")
+        expected = page.evaluate(MARK_TAB_STOPS)
+        stops = tab_through(page)
+        reached = [stop["key"] for stop in stops]
+
+        # The skip link comes first and takes the focus to the page's content.
+        assert stops[0]["what"].startswith("a#") and "Skip to content" in stops[0]["what"], (path, stops[0])
+        missed = [key for key in expected if key not in reached]
+        assert missed == [], (path, missed, page.evaluate(
+            "(keys) => keys.map((key) => document.querySelector(`[data-tab-stop='${key}']`).outerHTML.slice(0, 120))",
+            missed))
+        unindicated = [stop["what"] for stop in stops if not stop["indicated"]]
+        assert unindicated == [], (path, "focused without a visible indicator", unindicated)
+
+    assert page.errors == []
+    context.close()
+
+
+@pytest.mark.parametrize("viewport", [pytest.param(DESKTOP, id="desktop"), pytest.param(PHONE, id="phone")])
+def test_the_section_nav_works_with_tab_and_enter(browser, live, person, viewport):  # noqa: F811
+    context, page = open_page(browser, live, person, viewport=viewport)
+    page.goto(f"{live.url}/dashboard/settings/profile")
+    page.wait_for_load_state("load")
+    page.evaluate(MARK_TAB_STOPS)
+
+    # From the top: the skip link, the site's links, then the six section links in order.
+    stops = tab_through(page)
+    ids = [stop["what"].split('"')[0].strip() for stop in stops]
+    link_ids = [f"a#section-link-{slug}" for slug in SETTINGS_SECTIONS]
+    assert all(link in ids for link in link_ids), ids
+    positions = [ids.index(link) for link in link_ids]
+    assert positions == sorted(positions) and positions[-1] - positions[0] == len(link_ids) - 1, ids
+
+    # Back to the first link, then Tab to each next one and Enter: the section loads, the link
+    # keeps the focus (with its ring), is marked current and is in view.
+    page.evaluate("window.scrollTo(0, 0)")
+    page.locator("#section-link-profile").focus()
+    nav = page.locator(".settings-nav")
+    for slug in SETTINGS_SECTIONS[1:]:
+        page.keyboard.press("Tab")
+        link = page.locator(f"#section-link-{slug}")
+        expect(link).to_be_focused()
+        page.keyboard.press("Enter")
+        expect(page).to_have_url(f"{live.url}/dashboard/settings/{slug}")
+        expect(page.locator("#section-title")).to_have_text(link.inner_text())
+        expect(link).to_have_attribute("aria-current", "page")
+        expect(link).to_be_focused()
+        settle(page)
+        assert page.evaluate(FOCUSED)["indicated"], slug
+        box, strip = link.bounding_box(), nav.bounding_box()
+        assert strip["x"] - 1 <= box["x"] and box["x"] + box["width"] <= strip["x"] + strip["width"] + 1, (slug, box, strip)
+
+    assert page.errors == []
     context.close()
