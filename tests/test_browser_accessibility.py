@@ -178,11 +178,26 @@ def test_dashboard_settings_and_their_errors_have_no_serious_violation(browser, 
     expect(page.get_by_label("To confirm, type DELETE")).to_have_attribute("aria-invalid", "true")
     audit.check(page, "settings security, delete refused")
 
+    # Notifications and Appearance, sent (without htmx) a choice they do not offer: refused
+    # with the page drawn again around the error.
+    for slug, field in (("notifications", "#digest_frequency option:checked"),
+                        ("appearance", 'input[name="theme"]:checked')):
+        page.goto(f"{live.url}/dashboard/settings/{slug}")
+        with page.expect_response(lambda answer: answer.request.method == "POST") as answer:
+            page.evaluate("""([field, form]) => {
+                document.querySelector(field).value = 'not-a-choice';
+                HTMLFormElement.prototype.submit.call(document.getElementById(form));
+            }""", [field, f"{slug}-form"])
+        assert answer.value.status == 422, slug
+        page.wait_for_load_state("load")
+        expect(page.locator(".form-alert, [aria-invalid=true]").first).to_be_visible()
+        audit.check(page, f"settings {slug}, refused")
+
     response = page.goto(f"{live.url}/dashboard/settings/no-such-section")
     assert response.status == 404
     audit.check(page, "not found, signed in")
 
-    assert len(audit.pages) == 1 + len(SETTINGS_SECTIONS) + 3
+    assert len(audit.pages) == 1 + len(SETTINGS_SECTIONS) + 5
     audit.assert_clean()
     context.close()
 
@@ -283,6 +298,14 @@ def test_the_section_nav_works_with_tab_and_enter(browser, live, person, viewpor
     page.goto(f"{live.url}/dashboard/settings/profile")
     page.wait_for_load_state("load")
     page.evaluate(MARK_TAB_STOPS)
+
+    # The first Tab shows the skip link; Enter on it takes the focus past the site's header.
+    page.keyboard.press("Tab")
+    skip = page.get_by_role("link", name="Skip to content")
+    expect(skip).to_be_focused()
+    expect(skip).to_be_in_viewport()
+    page.keyboard.press("Enter")
+    expect(page.locator("main#main")).to_be_focused()
 
     # From the top: the skip link, the site's links, then the six section links in order.
     stops = tab_through(page)
