@@ -125,7 +125,7 @@ def test_onboarding_steps_and_their_errors_have_no_serious_violation(browser, li
     with live.app.app_context():
         sync_user_to_db(newcomer)
     # Three steps saved, so that every step (the review too) can be opened.
-    set_progress(live.app, newcomer["id"], 3, theme=theme, goal="grow", interests=["python"])
+    set_progress(live.app, newcomer["id"], 3, theme=theme, goal="learn", interests=["software-engineering"])
     context, page = open_page(browser, live, newcomer, viewport=viewport, color_scheme=theme)
     audit = Audit(artifacts, look_name(theme, viewport))
 
@@ -142,7 +142,16 @@ def test_onboarding_steps_and_their_errors_have_no_serious_violation(browser, li
     expect(page.get_by_label("Username")).to_have_attribute("aria-invalid", "true")
     audit.check(page, "onboarding about, with an error")
 
-    assert len(audit.pages) == len(STEP_SLUGS) + 1
+    # Goals with no interest picked: refused, with the message at the choices.
+    page.goto(f"{live.url}/onboarding/goals")
+    page.get_by_label("Software engineering").uncheck()
+    with page.expect_response(lambda answer: answer.request.method == "POST") as answer:
+        page.get_by_role("button", name="Save and continue").click()
+    assert answer.value.status == 422
+    expect(page.get_by_text("Pick at least")).to_be_visible()
+    audit.check(page, "onboarding goals, with an error")
+
+    assert len(audit.pages) == len(STEP_SLUGS) + 2
     audit.assert_clean()
     assert page.errors == []
     context.close()
