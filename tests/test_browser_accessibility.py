@@ -2,7 +2,7 @@
 and the settings area driven with the keyboard only.
 
 Every page the product shows (landing, sign-in, each onboarding step, the dashboard, the six
-settings sections, their error states and an error page) must have no violation that axe-core
+settings sections, their error states, and the error pages: not found, database unavailable) must have no violation that axe-core
 rates serious or critical. One browser context per theme and width visits the pages in turn, so
 that the checks stay few; every violation found on the way is reported at once, with its rule
 and the elements concerned.
@@ -14,11 +14,16 @@ import re
 
 import pytest
 from playwright.sync_api import expect
+from sqlalchemy import select
 
+from mentorly import create_app
 from mentorly.extensions import db
+from mentorly.models import User
 from mentorly.users import sync_user_to_db
 
-from .browser import DESKTOP, PHONE
+from .browser import DESKTOP, PHONE, LiveServer
+from .conftest import base_config, dispose, make_session_token
+from .emulator import free_port
 from .onboarding_support import SETTINGS_SECTIONS, STEP_SLUGS, set_progress
 from .test_browser_settings import live, open_page, person  # noqa: F401 (fixtures)
 
@@ -79,10 +84,6 @@ def look_name(theme: str, viewport: dict) -> str:
 
 def set_look(live, clerk_id: str, theme: str) -> None:
     """The person's Appearance choice, which the server applies from the first paint."""
-    from sqlalchemy import select
-
-    from mentorly.models import User
-
     with live.app.app_context():
         user = db.session.execute(select(User).where(User.clerk_id == clerk_id)).scalar_one()
         user.theme = theme
@@ -113,7 +114,18 @@ def test_signed_out_pages_have_no_serious_violation(browser, live, artifacts, th
     assert response.status == 404
     audit.check(page, "not found")
 
-    assert len(audit.pages) == 3
+    # The page shown while the database cannot be reached (503), from an app whose database
+    # is a closed port.
+    outage_app = create_app(base_config(
+        f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/mentorly?connect_timeout=2"))
+    with LiveServer(outage_app) as outage:
+        context.add_cookies([{"name": "__session", "value": make_session_token("user_outage"), "url": outage.url}])
+        response = page.goto(f"{outage.url}/dashboard")
+        assert response.status == 503
+        audit.check(page, "database unavailable")
+    dispose(outage_app)
+
+    assert len(audit.pages) == 4
     audit.assert_clean()
     context.close()
 
