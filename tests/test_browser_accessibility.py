@@ -274,6 +274,26 @@ def tab_through(page, *, limit: int = 200) -> list[dict]:
     return stops
 
 
+def assert_tab_reaches_everything(page, url: str) -> None:
+    """On the page at `url`, Tab reaches every visible control, the skip link first, and each
+    shows that it has the focus; nothing hidden takes it."""
+    page.goto(url)
+    page.wait_for_load_state("load")
+    expected = page.evaluate(MARK_TAB_STOPS)
+    stops = tab_through(page)
+    reached = [stop["key"] for stop in stops]
+
+    assert "Skip to content" in stops[0]["what"], (url, "the skip link comes first", stops[0])
+    invisible = [stop["what"] for stop in stops if stop["key"] is None]
+    assert invisible == [], (url, "focused while not visible", invisible)
+    missed = [key for key in expected if key not in reached]
+    assert missed == [], (url, "never reached by Tab", page.evaluate(
+        "(keys) => keys.map((key) => document.querySelector(`[data-tab-stop='${key}']`).outerHTML.slice(0, 120))",
+        missed))
+    unindicated = [stop["what"] for stop in stops if not stop["indicated"]]
+    assert unindicated == [], (url, "focused without a visible indicator", unindicated)
+
+
 KEYBOARD_LOOKS = [
     pytest.param("light", DESKTOP, id="light-desktop"),
     pytest.param("dark", PHONE, id="dark-phone"),
@@ -288,23 +308,24 @@ def test_tab_reaches_every_control_with_a_visible_focus(browser, live, person, t
     pages = ["/dashboard"] + [f"/dashboard/settings/{slug}" for slug in SETTINGS_SECTIONS]
 
     for path in pages:
-        page.goto(live.url + path)
-        page.wait_for_load_state("load")
-        expected = page.evaluate(MARK_TAB_STOPS)
-        stops = tab_through(page)
-        reached = [stop["key"] for stop in stops]
+        assert_tab_reaches_everything(page, live.url + path)
 
-        assert "Skip to content" in stops[0]["what"], (path, "the skip link comes first", stops[0])
-        # Nothing the focus lands on is hidden.
-        invisible = [stop["what"] for stop in stops if stop["key"] is None]
-        assert invisible == [], (path, "focused while not visible", invisible)
-        missed = [key for key in expected if key not in reached]
-        assert missed == [], (path, missed, page.evaluate(
-            "(keys) => keys.map((key) => document.querySelector(`[data-tab-stop='${key}']`).outerHTML.slice(0, 120))",
-            missed))
-        unindicated = [stop["what"] for stop in stops if not stop["indicated"]]
-        assert unindicated == [], (path, "focused without a visible indicator", unindicated)
+    assert page.errors == []
+    context.close()
 
+
+def test_tab_reaches_every_control_on_the_landing_page_and_in_onboarding(browser, live, emulator):  # noqa: F811
+    context = browser.new_context(viewport=DESKTOP, reduced_motion="reduce")
+    assert_tab_reaches_everything(context.new_page(), f"{live.url}/")
+    context.close()
+
+    newcomer = emulator.create_user(username="new_person", first_name="Nia", last_name="Newcomer")
+    with live.app.app_context():
+        sync_user_to_db(newcomer)
+    set_progress(live.app, newcomer["id"], 3, reduced_motion=True, goal="learn", interests=["software-engineering"])
+    context, page = open_page(browser, live, newcomer)
+    for slug in STEP_SLUGS:
+        assert_tab_reaches_everything(page, f"{live.url}/onboarding/{slug}")
     assert page.errors == []
     context.close()
 
