@@ -148,7 +148,7 @@ def test_onboarding_steps_and_their_errors_have_no_serious_violation(browser, li
         expect_theme(page, theme)
         audit.check(page, f"onboarding {slug}")
 
-    # A username Clerk would refuse: the step comes back with the error at its field.
+    # A username with spaces: the step comes back with the error at its field.
     page.goto(f"{live.url}/onboarding/about")
     page.get_by_label("Username").fill("no spaces allowed")
     page.get_by_role("button", name="Save and continue").click()
