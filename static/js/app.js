@@ -191,10 +191,6 @@
   // they show. `error` does not bubble, so it is caught on its way down; an image that failed
   // before this script ran is found after each load or swap.
 
-  function isAvatarImage(element) {
-    return element.matches && element.matches(".avatar img");
-  }
-
   function hideIfBroken(image) {
     if (image.complete && image.naturalWidth === 0) {
       image.hidden = true;
@@ -202,7 +198,7 @@
   }
 
   document.addEventListener("error", function (event) {
-    if (isAvatarImage(event.target)) {
+    if (event.target.matches && event.target.matches(".avatar img")) {
       event.target.hidden = true;
     }
   }, true);
