@@ -46,6 +46,17 @@ def test_the_dashboards_settings_links_are_cards_like_the_profile_card(browser, 
     for row in rows.values():
         assert len({round(box["height"]) for box in row}) == 1
 
+    # Focused from the keyboard, the whole card is outlined (the link's ::after covers it).
+    first_link = cards.first.get_by_role("link")
+    first_link.focus()
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Tab")
+    assert first_link.evaluate("element => element === document.activeElement")
+    after = first_link.evaluate("""element => { const s = getComputedStyle(element, '::after');
+        const card = element.closest('article').getBoundingClientRect();
+        return {shadow: s.boxShadow, width: parseFloat(s.width), card: card.width}; }""")
+    assert after["shadow"] != "none" and abs(after["width"] - after["card"]) < 1
+
     # The whole card leads to its section, not only the words of the link.
     security = cards.filter(has_text="Security")
     box = security.bounding_box()
