@@ -13,7 +13,7 @@ The export (`account_export`) is one JSON object, version 1:
                         the fields under "clerk"
     account             Mentorly's record: clerk_id, created_at, updated_at, deleted_at
     clerk               copied from Clerk (the sign-in provider) as last received: email and
-                        whether it is verified, username, names, image_url, password and
+                        whether it is verified, username, names, image_url and has_image, password and
                         two-factor status, connected accounts, joined_at, last_sign_in_at,
                         last_active_at, clerk_updated_at (Clerk's updated_at, milliseconds)
     profile             bio, website, location, timezone

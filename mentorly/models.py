@@ -29,6 +29,8 @@ class User(db.Model):
     first_name: Mapped[str | None] = mapped_column(String(256))
     last_name: Mapped[str | None] = mapped_column(String(256))
     image_url: Mapped[str | None] = mapped_column(String(2048))
+    # Whether image_url is an uploaded image: without one, Clerk's image_url is a generated default.
+    has_image: Mapped[bool] = mapped_column(default=False, server_default=false())
     password_enabled: Mapped[bool] = mapped_column(default=False, server_default=false())
     two_factor_enabled: Mapped[bool] = mapped_column(default=False, server_default=false())
     external_accounts: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list, server_default="[]")
@@ -89,6 +91,12 @@ class User(db.Model):
     def display_name(self) -> str:
         full = " ".join(part for part in (self.first_name, self.last_name) if part)
         return full or self.username or self.email or "there"
+
+    @property
+    def initials(self) -> str:
+        """What the avatar circle shows when there is no image to show."""
+        letters = "".join(part[0] for part in (self.first_name, self.last_name) if part)
+        return (letters or (self.username or "?")[0]).upper()
 
     def __repr__(self) -> str:
         return f"<User {self.clerk_id}>"

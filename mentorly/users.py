@@ -104,6 +104,7 @@ def _tombstone_statement(dialect: str):
     cleared: dict[str, Any] = {name: None for name in PERSONAL_COLUMNS}
     cleared.update(
         email_verified=False,
+        has_image=False,
         external_accounts=[],
         interests=[],
         deleted_at=stmt.excluded.deleted_at,

@@ -156,3 +156,20 @@ def test_0002_gives_existing_live_users_their_notification_settings(empty_postgr
             db.session.remove()
     finally:
         dispose(app)
+
+
+def test_0005_keeps_offering_removal_to_users_stored_with_an_image(empty_postgres_url):
+    # Rows stored before has_image cannot tell an upload from Clerk's generated picture.
+    app = create_app(base_config(empty_postgres_url))
+    try:
+        with app.app_context():
+            upgrade(directory=str(MIGRATIONS), revision="0004")
+            with db.engine.begin() as conn:
+                conn.execute(text("INSERT INTO users (clerk_id, image_url) VALUES ('user_pictured', 'https://img.clerk.com/x')"))
+                conn.execute(text("INSERT INTO users (clerk_id) VALUES ('user_plain')"))
+            upgrade(directory=str(MIGRATIONS))
+            with db.engine.connect() as conn:
+                rows = dict(conn.execute(text("SELECT clerk_id, has_image FROM users")).all())
+            assert rows == {"user_pictured": True, "user_plain": False}
+    finally:
+        dispose(app)

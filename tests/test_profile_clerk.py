@@ -146,7 +146,9 @@ def test_real_images_are_uploaded_to_clerk(clerk_app, client, emulator, image_fo
     assert at_clerk["has_image"] is True
     saved = load_user(clerk_app, user.clerk_id)
     assert saved.image_url == at_clerk["image_url"] != user.image_url
+    assert saved.has_image is True and user.has_image is False
     assert f'src="{saved.image_url}"' in response.get_data(as_text=True)
+    assert "Remove avatar" in response.get_data(as_text=True)
 
     # What Clerk received is the cleaned image, in the same format.
     stored = emulator.http.get(at_clerk["image_url"], timeout=10)
@@ -196,7 +198,10 @@ def test_removing_the_avatar(clerk_app, client, emulator):
     assert json.loads(response.headers["HX-Trigger"])["toast"]["message"] == "Avatar removed."
     at_clerk = clerk_user(emulator, user.clerk_id)
     assert at_clerk["has_image"] is False
-    assert load_user(clerk_app, user.clerk_id).image_url == at_clerk["image_url"]
+    saved = load_user(clerk_app, user.clerk_id)
+    assert saved.image_url == at_clerk["image_url"] and saved.has_image is False
+    # Clerk's generated picture is still an image_url, but there is nothing left to remove.
+    assert "Remove avatar" not in response.get_data(as_text=True)
 
 
 def test_avatar_upload_while_clerk_is_down(clerk_app, client, emulator):

@@ -45,6 +45,7 @@ def expected_columns(data: dict) -> dict:
         "first_name": data.get("first_name") or None,
         "last_name": data.get("last_name") or None,
         "image_url": data.get("image_url") or None,
+        "has_image": data.get("has_image") is True,
         "clerk_updated_at": data["updated_at"],
         "joined_at": ms_to_datetime(data.get("created_at")),
         "last_sign_in_at": ms_to_datetime(data.get("last_sign_in_at")),
@@ -122,7 +123,7 @@ def test_user_deleted_payload_leaves_a_tombstone(app, client, svix):
     user = user_row(app, payload["data"]["id"])
     assert user.deleted_at is not None
     assert (user.email, user.username, user.first_name, user.last_name, user.image_url) == (None,) * 5
-    assert (user.last_sign_in_at, user.email_verified, user.external_accounts) == (None, False, [])
+    assert (user.last_sign_in_at, user.email_verified, user.has_image, user.external_accounts) == (None, False, False, [])
     assert event_row(app, "msg_deleted").clerk_id == payload["data"]["id"]
 
 

@@ -99,6 +99,7 @@ class ClerkUser:
     first_name: str | None
     last_name: str | None
     image_url: str | None
+    has_image: bool
     password_enabled: bool
     two_factor_enabled: bool
     external_accounts: list[dict[str, Any]]
@@ -115,6 +116,7 @@ class ClerkUser:
         "first_name",
         "last_name",
         "image_url",
+        "has_image",
         "password_enabled",
         "two_factor_enabled",
         "external_accounts",
@@ -167,6 +169,7 @@ def parse_user(obj: Any) -> ClerkUser:
         first_name=text(obj, "first_name", 256),
         last_name=text(obj, "last_name", 256),
         image_url=text(obj, "image_url", 2048),
+        has_image=flag(obj, "has_image"),
         password_enabled=flag(obj, "password_enabled"),
         two_factor_enabled=flag(obj, "two_factor_enabled"),
         external_accounts=accounts,

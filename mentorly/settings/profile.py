@@ -124,12 +124,10 @@ def _messages(exc: ClerkAPIError) -> list[str]:
 
 def _context(**forms: Any) -> dict[str, Any]:
     user = g.user
-    initials = "".join(part[0] for part in (user.first_name, user.last_name) if part) or (user.username or "?")[0]
     context = {
         "form": ProfileForm(formdata=None, user=user, obj=user),
         "avatar_form": AvatarForm(formdata=None),
         "remove_avatar_form": RemoveAvatarForm(formdata=None),
-        "initials": initials.upper(),
         "timezones_url": url_for("settings.timezones"),
     }
     context.update(forms)

@@ -186,6 +186,57 @@
 
   window.addEventListener("resize", revealCurrentSection);
 
+  /* --- Avatars ------------------------------------------------------------------------------ */
+  // The initials lie under the image (templates/macros/avatar.html): a broken image is hidden so
+  // they show. `error` does not bubble, so it is caught on its way down; an image that failed
+  // before this script ran is found after each load or swap.
+
+  function hideIfBroken(image) {
+    if (image.complete && image.naturalWidth === 0) {
+      image.hidden = true;
+    }
+  }
+
+  document.addEventListener("error", function (event) {
+    if (event.target.matches && event.target.matches(".avatar img")) {
+      event.target.hidden = true;
+    }
+  }, true);
+
+  // A chosen file shows in the circle (`data-preview` names it) before it is uploaded. Read as a
+  // data: URL, which the Content-Security-Policy already allows for images. A file the browser
+  // cannot draw is hidden like any broken image; the server still says why it is refused.
+  document.addEventListener("change", function (event) {
+    var input = event.target;
+    if (!input.matches || !input.matches("input[type=file][data-preview]")) {
+      return;
+    }
+    var circle = document.getElementById(input.dataset.preview);
+    if (!circle) {
+      return;
+    }
+    var preview = circle.querySelector("img.avatar-preview");
+    if (preview) {
+      preview.remove();
+    }
+    var file = input.files && input.files[0];
+    if (!file || !/^image\//.test(file.type)) {
+      return;
+    }
+    var reader = new FileReader();
+    reader.onload = function () {
+      if (input.files[0] !== file) {
+        return;  // another file was chosen meanwhile
+      }
+      var image = document.createElement("img");
+      image.className = "avatar-preview";
+      image.alt = "Preview of " + file.name;
+      image.src = reader.result;
+      circle.appendChild(image);
+    };
+    reader.readAsDataURL(file);
+  });
+
   /* --- After each swap ---------------------------------------------------------------------- */
 
   htmx.onLoad(function (root) {
@@ -194,6 +245,7 @@
     }
     root.querySelectorAll("[data-max-characters]").forEach(updateCounter);
     root.querySelectorAll(".toast[data-autohide]").forEach(hideLater);
+    root.querySelectorAll(".avatar img").forEach(hideIfBroken);
     revealCurrentSection();
   });
 })();
