@@ -178,27 +178,32 @@ def test_without_javascript_a_broken_image_stays_inside_the_circle(browser, live
     context.close()
 
 
-@pytest.mark.parametrize("color_scheme", ["light", "dark"])
 @pytest.mark.parametrize("name, viewport", [("desktop", DESKTOP), ("phone", PHONE)])
-def test_avatar_screenshots(browser, live, person, artifacts, tmp_path, name, viewport, color_scheme):
+def test_avatar_screenshots(browser, live, person, artifacts, tmp_path, name, viewport):
     from playwright.sync_api import expect
 
+    def shoot(what: str, *, full_page: bool = False) -> None:
+        for color_scheme in ("light", "dark"):  # the person's theme follows the device's
+            page.emulate_media(color_scheme=color_scheme)
+            page.wait_for_timeout(300)  # the colours' transition
+            page.screenshot(path=str(artifacts / f"avatar-{what}-{name}-{color_scheme}.png"), full_page=full_page)
+
     upload_at_clerk(live, person)
-    context, page = open_page(browser, live, person, viewport=viewport, color_scheme=color_scheme)
+    context, page = open_page(browser, live, person, viewport=viewport)
     page.goto(f"{live.url}{PROFILE}")
     expect(page.get_by_role("button", name="Remove avatar")).to_be_visible()
     assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
-    page.screenshot(path=str(artifacts / f"avatar-uploaded-{name}-{color_scheme}.png"))
+    shoot("uploaded")
 
     picture = tmp_path / "chosen.png"
     picture.write_bytes(png((200, 40, 40)))
     page.locator("#avatar").set_input_files(str(picture))
     expect(page.locator("#avatar-circle img.avatar-preview")).to_be_visible()
-    page.screenshot(path=str(artifacts / f"avatar-preview-{name}-{color_scheme}.png"))
+    shoot("preview")
 
     set_image_url(live, person, f"{live.url}/static/no-such-avatar.png")
     page.goto(f"{live.url}/dashboard")
     expect(page.locator(".avatar-initials").first).to_be_visible()
     assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
-    page.screenshot(path=str(artifacts / f"avatar-broken-dashboard-{name}-{color_scheme}.png"), full_page=True)
+    shoot("broken-dashboard", full_page=True)
     context.close()
