@@ -92,6 +92,25 @@ def test_error_pages_use_the_site_layout_with_a_way_home(failing_app, status):
         assert "GET" in response.headers["Allow"]
 
 
+def test_a_signed_in_person_meets_a_missing_page_in_their_own_header_and_theme(app, client, sign_in):
+    from mentorly.extensions import db
+    from mentorly.models import User
+
+    user = sign_in(client)
+    with app.app_context():
+        db.session.get(User, user.id).theme = "dark"
+        db.session.commit()
+    response = client.get("/dashboard/settings/no-such-section")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 404
+    assert 'data-theme="dark"' in page
+    assert 'href="/dashboard"' in page and "Sign out" in page
+
+    client.delete_cookie("__session")
+    page = client.get("/no/such/page").get_data(as_text=True)
+    assert "Sign out" not in page and "data-theme" not in page
+
+
 @pytest.mark.parametrize("status", STATUSES)
 def test_an_htmx_request_for_an_error_gets_a_toast_not_a_page(failing_app, status):
     method, url, kwargs = error_request(status)

@@ -109,5 +109,16 @@ def error_page(exc: HTTPException):
         response = make_response(("", status, headers))
         response.headers["HX-Reswap"] = "none"
         return toast(response, page.message, "error")
+    if status < 500:
+        _recognise_viewer()
     return render_template("main/error.html", error=page), status, headers
+
+
+def _recognise_viewer() -> None:
+    """The signed-in person's header and theme on a page no view reached (a mistyped URL); the
+    error page is shown all the same when they cannot be had."""
+    try:
+        current_user()
+    except (ClerkError, SQLAlchemyError):
+        db.session.rollback()
 
