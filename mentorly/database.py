@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
-from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, DisconnectionError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
-
-TRANSIENT_ERRORS = (OperationalError, DisconnectionError, PoolTimeoutError, IntegrityError)
 
 
 def is_transient(exc: BaseException) -> bool:
     """Whether the same work can succeed if tried again later.
 
-    Transient: the database could not be reached, the connection was lost, the pool had no
-    connection to give, or a unique email/username was still contested after the hand-over's
-    retries (`users.run_with_hand_over` lets an IntegrityError out only then: a concurrent
-    writer took the value meanwhile, and a later try sees its commit). Anything else the
-    database refuses (a value that does not fit, say) is permanent: retrying cannot help.
+    Permanent: a value the database cannot take (DataError: too long, out of range, malformed),
+    or an error raised before the statement reached it (SQLAlchemy refusing a parameter);
+    retrying cannot help. Everything else the database answers is worth a retry: it could not be
+    reached, the connection was lost, the pool had no connection to give, a unique email or
+    username was still contested after the hand-over's retries (`users.run_with_hand_over`: a
+    later try sees the concurrent writer's commit), or the schema or a grant does not yet match
+    the code (a deploy before `flask db upgrade`), which an operator puts right.
     """
-    if isinstance(exc, TRANSIENT_ERRORS):
+    if isinstance(exc, (DisconnectionError, PoolTimeoutError)):
         return True
-    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+    return isinstance(exc, DBAPIError) and not isinstance(exc, DataError)
 
 
 def first_line(exc: BaseException) -> str:

@@ -73,6 +73,26 @@ def test_a_failed_delivery_replayed_after_the_fix_applies_once(app, client, runn
 
 
 @pytest.mark.postgres
+def test_a_schema_behind_the_code_is_a_503_and_the_retry_applies(app, client, svix):
+    """Deployed before `flask db upgrade`: a column the code writes is missing. That is not the
+    event's fault, so it is not recorded as failed (Svix would stop retrying): 503, then the
+    retry after the migration applies."""
+    user = clerk_user("user_schema1", email="ada@example.com", first_name="Ada")
+    with app.app_context(), db.engine.begin() as conn:
+        conn.execute(text("ALTER TABLE users RENAME COLUMN has_image TO has_image_later"))
+    response = svix.post(client, event("user.created", user), msg_id="msg_schema_1")
+    assert response.status_code == 503 and response.headers["Retry-After"]
+    assert event_row(app, "msg_schema_1") is None
+
+    with app.app_context(), db.engine.begin() as conn:
+        conn.execute(text("ALTER TABLE users RENAME COLUMN has_image_later TO has_image"))
+    assert user_row(app, "user_schema1") is None
+    response = svix.post(client, event("user.created", user), msg_id="msg_schema_1")
+    assert response.status_code == 200 and response.json["status"] == "applied"
+    assert user_row(app, "user_schema1").first_name == "Ada"
+
+
+@pytest.mark.postgres
 def test_replay_keeps_the_ordering_guard(app, client, runner, svix):
     """A failed old event replayed after a newer one arrived is stale, not a rollback."""
     old = clerk_user("user_replay2", email="old@example.com", first_name="Blocked")
