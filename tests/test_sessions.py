@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import time
+from types import SimpleNamespace
 
 import jwt
 import pytest
@@ -14,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import g
 
 from mentorly.auth.session import REFRESH_GUARD_COOKIE, login_required, safe_return_path
+from mentorly.clerk import sessions
 from mentorly.clerk.sessions import SessionTokenError, SessionVerifier, cookie_suffix, frontend_api_host
 from mentorly.users import delete_user_from_db
 
@@ -196,6 +198,15 @@ def test_frontend_api_host_from_publishable_key():
         frontend_api_host("pk_test_bm90LWEta2V5")
 
 
+def test_the_first_token_fetches_the_jwks_on_a_host_booted_seconds_ago(monkeypatch):
+    # time.monotonic() counts from boot on Linux: a few seconds on a freshly started machine.
+    monkeypatch.setattr(sessions, "time", SimpleNamespace(monotonic=lambda: 5.0))
+    jwks = {"keys": [dict(jwt.algorithms.RSAAlgorithm.to_jwk(TEST_SIGNING_KEY.public_key(), as_dict=True), kid="k1")]}
+    verifier = SessionVerifier(jwt_key=None, fetch_jwks=lambda: jwks)
+    token = jwt.encode(claims_for("user_1"), TEST_SIGNING_KEY, algorithm="RS256", headers={"kid": "k1"})
+    assert verifier.verify(token)["sub"] == "user_1"
+
+
 def test_jwks_is_cached_and_refetched_once_for_an_unknown_kid():
     fetches = []
     current = {"keys": [dict(jwt.algorithms.RSAAlgorithm.to_jwk(TEST_SIGNING_KEY.public_key(), as_dict=True), kid="k1")]}
@@ -212,7 +223,7 @@ def test_jwks_is_cached_and_refetched_once_for_an_unknown_kid():
 
     # A rotated key: the unknown kid triggers exactly one refetch, which finds it.
     current = {"keys": [dict(jwt.algorithms.RSAAlgorithm.to_jwk(OTHER_KEY.public_key(), as_dict=True), kid="k2")]}
-    verifier._fetched_at = 0.0  # past the refetch interval
+    verifier._fetched_at -= 60  # past the refetch interval
     rotated = jwt.encode(claims_for("user_2"), OTHER_KEY, algorithm="RS256", headers={"kid": "k2"})
     assert verifier.verify(rotated)["sub"] == "user_2"
     assert len(fetches) == 2

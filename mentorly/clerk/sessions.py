@@ -112,7 +112,7 @@ class SessionVerifier:
         self._static_key = RSAAlgorithm.from_jwk(_pem_to_jwk(jwt_key)) if jwt_key else None
         self._fetch_jwks = fetch_jwks
         self._keys: dict[str, Any] = {}
-        self._fetched_at = 0.0
+        self._fetched_at = float("-inf")  # never: monotonic time may start near 0 at boot
         self._lock = threading.Lock()
 
     def verify(self, token: str) -> dict[str, Any]:
