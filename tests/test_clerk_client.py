@@ -9,6 +9,8 @@ import pytest
 from mentorly.clerk.client import ClerkAPIError, ClerkClient, ClerkNotFound, ClerkUnauthorized, ClerkUnavailable
 from mentorly.config import DEFAULT_CLERK_API_VERSION
 
+from .browser import LiveServer
+
 
 
 @pytest.fixture
@@ -71,6 +73,19 @@ def test_server_error_is_a_clear_error(clerk, emulator):
     emulator.fault("error")
     with pytest.raises(ClerkUnavailable, match="HTTP 500"):
         clerk.get_user(user["id"])
+
+
+def test_an_answer_that_is_not_json_is_a_clear_error():
+    """A proxy or captive portal answering 200 with a page of its own, not Clerk's JSON."""
+
+    def portal(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/html")])
+        return [b"<html><body>Please sign in to the network</body></html>"]
+
+    with LiveServer(portal) as server:
+        client = ClerkClient(f"{server.url}/v1", "sk_test_x", DEFAULT_CLERK_API_VERSION)
+        with pytest.raises(ClerkUnavailable, match="not Clerk's"):
+            client.get_user("user_asked")
 
 
 def test_rate_limit_waits_for_retry_after_then_succeeds(clerk, emulator):

@@ -133,7 +133,12 @@ class ClerkClient:
                     self._key_refused(response.status_code, error)
                 raise error
             self.key_refused = False
-            return response.json() if response.content else None
+            if not response.content:
+                return None
+            try:
+                return response.json()
+            except ValueError as exc:  # something between us and Clerk answered with a page
+                raise ClerkUnavailable("The answer was not Clerk's. Please try again later.") from exc
 
     def _key_refused(self, status: int, error: ClerkAPIError) -> None:
         if not self.key_refused:  # once, not on every request that follows
