@@ -59,6 +59,15 @@ def test_clerk_down_during_just_in_time_sync_is_a_clear_503(jit_app, emulator):
     assert "Clerk had a problem" in response.get_data(as_text=True)
     assert count_users(jit_app, clerk_user["id"]) == 0
 
+    # From htmx (a section link, a form): a toast, and the panel left as it is.
+    emulator.fault("error", path=f"/v1/users/{clerk_user['id']}")
+    response = jit_app.test_client().get(
+        "/probe", headers={"Authorization": f"Bearer {token}", "HX-Request": "true"}
+    )
+    assert response.status_code == 503
+    assert response.headers["HX-Reswap"] == "none"
+    assert "Clerk had a problem" in response.headers["HX-Trigger"]
+
 
 @pytest.mark.postgres
 def test_two_first_requests_at_once_make_one_row(emulator, jit_app):

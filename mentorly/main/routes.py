@@ -52,7 +52,10 @@ def clerk_unavailable(exc: ClerkUnavailable):
     """Clerk could not answer (or refused our key): a clear page or toast, never a 500."""
     log.warning("Clerk unavailable: %s", exc)
     if is_htmx():
-        return toast(make_response(("", 503)), str(exc), "error")
+        # A toast; the section (and what was typed in it) stays as it was.
+        response = toast(make_response(("", 503)), str(exc), "error")
+        response.headers["HX-Reswap"] = "none"
+        return response
     return render_template("auth/unavailable.html", message=str(exc)), 503, {"Retry-After": "5"}
 
 
