@@ -49,6 +49,10 @@ def failing_app(make_app):
     def crash():
         raise RuntimeError("boom")
 
+    @app.get("/__test/gone")
+    def gone():
+        abort(410)
+
     @app.get("/__test/unavailable")
     def unavailable():
         abort(503)
@@ -65,15 +69,17 @@ def failing_app(make_app):
 def error_request(status: int) -> tuple[str, str, dict]:
     """How to provoke `status`: method, URL and request arguments."""
     return {
+        400: ("POST", "/sign-out", {}),  # a form without its CSRF token
         404: ("GET", "/no/such/page", {}),
         405: ("DELETE", "/", {}),
+        410: ("GET", "/__test/gone", {}),
         413: ("POST", "/__test/upload", {"data": b"x" * 4096}),
         500: ("GET", "/__test/crash", {}),
         503: ("GET", "/__test/unavailable", {}),
     }[status]
 
 
-STATUSES = [404, 405, 413, 500, 503]
+STATUSES = [400, 404, 405, 410, 413, 500, 503]
 
 
 @pytest.mark.parametrize("status", STATUSES)
@@ -87,7 +93,7 @@ def test_error_pages_use_the_site_layout_with_a_way_home(failing_app, status):
     assert 'class="site-header"' in page  # templates/base.html
     assert 'rel="icon"' in page
     assert re.search(r'<a href="/">[^<]*home', page)
-    assert "Not Found" not in page and "Internal Server Error" not in page
+    assert "Not Found" not in page and "Internal Server Error" not in page and "Bad Request" not in page
     if status == 405:
         assert "GET" in response.headers["Allow"]
 

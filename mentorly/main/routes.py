@@ -4,6 +4,7 @@ import logging
 from typing import NamedTuple
 
 from flask import current_app, jsonify, make_response, render_template, request, send_from_directory
+from flask_wtf.csrf import CSRFError
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException
@@ -79,12 +80,18 @@ class ErrorPage(NamedTuple):
 
 
 ERROR_PAGES = {
+    400: ErrorPage("Could not be used", "This request could not be used. If you sent a form, reload the page and try again."),
     404: ErrorPage("Page not found", "There is nothing at this address. It may have moved, or the link may be mistyped."),
     405: ErrorPage("Not allowed here", "This page cannot be used that way."),
+    410: ErrorPage("No longer here", "This account has been deleted, so there is nothing to change."),
     413: ErrorPage("Too large", "What you sent is too large. Please try a smaller file."),
     500: ErrorPage("Something went wrong", "An error on our side stopped this request. Please try again."),
     503: ErrorPage("Briefly unavailable", "Mentorly cannot answer right now. Please try again in a moment."),
 }
+# A 400 of its own: a form sent without its token, most often from a page left open for hours.
+CSRF_REFUSED = ErrorPage(
+    "Form expired", "This form's security token (CSRF) is missing or out of date. Reload the page and try again."
+)
 
 
 def wants_json() -> bool:
@@ -92,15 +99,17 @@ def wants_json() -> bool:
     return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
 
 
+@bp.app_errorhandler(400)
 @bp.app_errorhandler(404)
 @bp.app_errorhandler(405)
+@bp.app_errorhandler(410)
 @bp.app_errorhandler(413)
 @bp.app_errorhandler(500)
 @bp.app_errorhandler(503)
 def error_page(exc: HTTPException):
     """The site's layout and a way back for a browser, a toast for htmx, JSON for machines."""
     status = exc.code or 500
-    page = ERROR_PAGES[status]
+    page = CSRF_REFUSED if isinstance(exc, CSRFError) else ERROR_PAGES[status]
     if status == 500:
         db.session.rollback()  # the failed request may have left a transaction the layout would reuse
     # Keep what the error says in headers (Allow on a 405, Retry-After on a 503), not its type.
