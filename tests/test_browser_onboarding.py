@@ -272,4 +272,11 @@ def test_a_browser_reporting_a_legacy_zone_name_is_offered_the_current_one(brows
     save_and_wait(page, live, "profile")
     expect(page.get_by_label("Time zone")).to_have_value("Asia/Kolkata")
     assert page.locator("#timezone option[value='Asia/Calcutta']").count() == 0
+    # Back to the first step and forward again: the step comes back with the suggestion.
+    page.go_back()
+    page.wait_for_url(f"{live.url}/onboarding/about")
+    expect(page.get_by_label("Username")).to_be_visible()
+    page.go_forward()
+    page.wait_for_url(f"{live.url}/onboarding/profile")
+    expect(page.get_by_label("Time zone")).to_have_value("Asia/Kolkata")
     context.close()

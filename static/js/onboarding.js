@@ -28,17 +28,10 @@
     }
   }
 
-  document.addEventListener("htmx:afterSettle", function (event) {
-    if (event.detail && event.detail.target && event.detail.target.id === "wizard") {
-      suggestTimezone(event.detail.target);
-    }
-  });
-
-  function start() {
+  // Every new content: the first page, each step htmx swaps in, and a step back or forward
+  // brings back (the whole page is swapped then).
+  htmx.onLoad(function () {
     const wizard = document.getElementById("wizard");
     if (wizard) suggestTimezone(wizard);
-  }
-
-  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
-  else start();
+  });
 })();
