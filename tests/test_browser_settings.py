@@ -461,6 +461,73 @@ def test_fast_clicks_then_many_backs_and_forwards_keep_the_panel_on_the_address(
     context.close()
 
 
+def test_a_save_answered_after_the_person_moved_on_does_not_replace_the_section(browser, live, person):
+    """Save the profile on a slow connection, then go to Security before the answer: Security
+    stays, under its own address; the save itself is done."""
+    from playwright.sync_api import expect
+
+    context, page = open_page(browser, live, person)
+    page.goto(f"{live.url}/dashboard/settings/profile")
+    page.get_by_label("Bio").fill("Saved while I looked elsewhere")
+    live.app.config["SLOW_POSTS"] = 1.0
+    page.get_by_role("button", name="Save profile").click()
+    page.wait_for_timeout(100)
+    page.locator(".settings-nav").get_by_role("link", name="Security", exact=True).click()
+    settled_section(page, live, "security", "Security")
+    page.wait_for_timeout(1500)  # the save's answer has come and gone
+    live.app.config["SLOW_POSTS"] = 0.0
+    panel_agrees_with_address(page)
+    expect(page.locator("#section-title")).to_have_text("Security")
+    assert page.url == f"{live.url}/dashboard/settings/security"
+    with live.app.app_context():
+        from mentorly.users import get_user_by_clerk_id
+
+        assert get_user_by_clerk_id(person["id"]).bio == "Saved while I looked elsewhere"
+    assert page.errors == []
+    context.close()
+
+
+def test_a_switch_whose_save_fails_shows_what_is_stored(browser, live, person):
+    from playwright.sync_api import expect
+
+    context, page = open_page(browser, live, person)
+    page.goto(f"{live.url}/dashboard/settings/notifications")
+    switch = page.locator("input[role=switch]").first
+    expect(switch).to_be_checked()
+    url = f"{live.url}/dashboard/settings/notifications"
+
+    def failing_saves(fail):
+        return lambda route: fail(route) if route.request.method == "POST" else route.continue_()
+
+    # The server errs, then the network fails: each time the switch goes back, with a toast.
+    for fail in (lambda route: route.fulfill(status=500, body=""), lambda route: route.abort()):
+        page.route(url, failing_saves(fail))
+        switch.click()
+        expect(page.locator(".toast-error").last).to_be_visible()
+        expect(switch).to_be_checked()
+        page.unroute(url)
+
+    # A save that succeeds keeps its value; a later failure goes back to that one, not further.
+    with page.expect_response(lambda response: response.request.method == "POST") as saved:
+        switch.click()
+    assert saved.value.ok
+    expect(switch).not_to_be_checked()
+    page.route(url, failing_saves(lambda route: route.fulfill(status=500, body="")))
+    switch.click()
+    expect(page.locator(".toast-error").last).to_be_visible()
+    expect(switch).not_to_be_checked()
+
+    # The digest list too.
+    digest = page.locator("#digest_frequency")
+    before = digest.input_value()
+    other = page.locator("#digest_frequency option").evaluate_all(
+        "(options, before) => options.map((o) => o.value).find((v) => v !== before)", before)
+    digest.select_option(other)
+    expect(digest).to_have_value(before)
+    assert page.errors == []
+    context.close()
+
+
 def inside_viewport(box, viewport) -> bool:
     return (box["x"] >= 0 and box["y"] >= 0 and box["x"] + box["width"] <= viewport["width"]
             and box["y"] + box["height"] <= viewport["height"])

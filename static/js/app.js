@@ -65,6 +65,69 @@
     showToast("Mentorly could not be reached. Check your connection and try again.", "error");
   });
 
+  /* --- Controls that save as they change ---------------------------------------------------- */
+  // A switch or a list that saves on change (hx-swap="none") shows what is stored. The value
+  // the page was rendered with is its default (`defaultChecked`, `defaultSelected`): a save that
+  // succeeds makes the value it sent the default; one that fails puts the default back.
+
+  function savesOnChange(element) {
+    return element.matches && element.matches('[hx-trigger="change"][hx-swap="none"]');
+  }
+
+  function currentValue(control) {
+    return control.type === "checkbox" ? control.checked : control.value;
+  }
+
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    if (savesOnChange(event.detail.elt)) {
+      event.detail.xhr.sentValue = currentValue(event.detail.elt);
+    }
+  });
+
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var control = event.detail.elt;
+    if (!savesOnChange(control)) {
+      return;
+    }
+    var xhr = event.detail.xhr;
+    var saved = xhr.status >= 200 && xhr.status < 300;
+    if (control.type === "checkbox") {
+      if (saved) control.defaultChecked = xhr.sentValue;
+      else control.checked = control.defaultChecked;
+    } else if (control.options) {
+      Array.prototype.forEach.call(control.options, function (option) {
+        if (saved) option.defaultSelected = option.value === xhr.sentValue;
+        else option.selected = option.defaultSelected;
+      });
+    }
+  });
+
+  /* --- Answers that come after the person moved on ------------------------------------------ */
+  // An answer belongs to the page it was asked from. Once the person has gone elsewhere (a
+  // section link, back or forward), a late answer (a slow save, say) is not swapped in: it
+  // would replace the section now shown and push its own address. What it did on the server
+  // stands. (Htmx updates the history before it swaps, so requests the new content makes
+  // belong to it.)
+
+  var moves = 0;
+
+  function movedOn() {
+    moves += 1;
+  }
+
+  document.addEventListener("htmx:pushedIntoHistory", movedOn);
+  window.addEventListener("popstate", movedOn);
+
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    event.detail.xhr.askedAtMove = moves;
+  });
+
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    if (event.detail.xhr.askedAtMove !== moves) {
+      event.detail.shouldSwap = false;
+    }
+  });
+
   /* --- Back and forward ------------------------------------------------------------------- */
   // With no history cache, every back or forward asks the server for the page. Steps can come
   // faster than answers, and answers out of order, so the page is fetched here rather than by
