@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import enum
 import logging
+from dataclasses import replace
 from datetime import datetime
 from functools import cache
 from typing import Any, Callable, TypeVar
@@ -127,43 +128,67 @@ def _acceptance_statement(dialect: str):
     return query.with_for_update() if dialect == "postgresql" else query
 
 
+def _holding(column: str):
+    """Other live rows holding this value of `column`. The database lowers both sides, as its
+    unique index does (SQLite's lower() is ASCII-only; Python's str.lower() is not)."""
+    col = users.c[column]
+    return and_(
+        func.lower(col) == func.lower(bindparam("value", type_=col.type)),
+        users.c.clerk_id != bindparam("owner"),
+        users.c.deleted_at.is_(None),
+    )
+
+
 @cache
 def _hand_over_statement(column: str):
-    col = users.c[column]
+    # Only from rows older than the incoming user: the ordering rule, applied to the holder.
+    older = accepts_clerk_user(bindparam("incoming_updated_at", type_=BigInteger))
     return (
         update(users)
-        .where(
-            # The database lowers both sides, as its unique index does (SQLite's lower()
-            # is ASCII-only; Python's str.lower() is not).
-            func.lower(col) == func.lower(bindparam("value", type_=col.type)),
-            users.c.clerk_id != bindparam("owner"),
-            users.c.deleted_at.is_(None),
-        )
+        .where(_holding(column), older)
         .values({column: None, "updated_at": bindparam("now", type_=users.c.updated_at.type)})
         .returning(users.c.clerk_id)
     )
 
 
-def _hand_over_identity(conn: Connection, user: ClerkUser) -> None:
-    """Clear this user's email and username from any other live row that still holds them.
+@cache
+def _holder_statement(column: str):
+    return select(users.c.clerk_id).where(_holding(column)).limit(1)
+
+
+def _hand_over_identity(conn: Connection, user: ClerkUser) -> ClerkUser:
+    """Clear this user's email and username from any other live row that still holds them with
+    older data; returns the user to store.
 
     Clerk is the authority: if it says this user owns an address, a local row claiming the same
-    one is out of date (a missed update or deletion), so it loses the value instead of the
-    event failing on the unique index.
+    one from before is out of date (a missed update or deletion), so it loses the value instead
+    of the event failing on the unique index. A row newer than this event keeps its value (Clerk
+    gave it to that user later, so this event is late): this user is stored without it, and its
+    own later event says what it has now.
     """
-    for column, value in (("email", user.email), ("username", user.username)):
+    for column in ("email", "username"):
+        value = getattr(user, column)
         if value is None:
             continue
-        result = conn.execute(
-            _hand_over_statement(column), {"value": value, "owner": user.clerk_id, "now": utcnow()}
+        params = {"value": value, "owner": user.clerk_id}
+        handed_over = conn.execute(
+            _hand_over_statement(column),
+            {**params, "now": utcnow(), "incoming_updated_at": user.clerk_updated_at},
         )
-        for (previous_holder,) in result:
+        for (previous_holder,) in handed_over:
             log.warning(
                 "%s handed over from %s to %s (Clerk says the latter owns it)",
                 column,
                 previous_holder,
                 user.clerk_id,
             )
+        newer_holder = conn.execute(_holder_statement(column), params).scalar()
+        if newer_holder is not None:
+            log.warning(
+                "%s of %s stored empty: %s holds it from a later event", column, user.clerk_id, newer_holder
+            )
+            user = replace(user, **{column: None})
+    return user
 
 
 def _accepted(conn: Connection, user: ClerkUser) -> bool:
@@ -183,7 +208,7 @@ def upsert_clerk_user(conn: Connection, user: ClerkUser, *, hand_over: bool = Fa
     if hand_over:
         if not _accepted(conn, user):
             return SyncResult.STALE
-        _hand_over_identity(conn, user)
+        user = _hand_over_identity(conn, user)
     now = utcnow()
     params = user.row()
     params["created_at"] = now

@@ -356,6 +356,25 @@ def test_a_stale_event_does_not_take_anything_from_the_current_holder(app, clien
     assert (user_row(app, "user_a").email, user_row(app, "user_b").email) == ("x@example.org", "y@example.org")
 
 
+def test_an_old_event_retried_late_takes_nothing_from_a_newer_holder(app, client, svix):
+    """user_a had x@ (t0), renamed (t2, still x@), moved to y@ (t3); then user_b signed up with
+    x@ (t4). The t2 event was refused for a while and its retry arrives after user_b's: it is
+    newer than user_a's row, but older than user_b's, so user_b keeps x@."""
+    svix.post(client, event("user.created", clerk_user("user_a", email="x@example.org", updated_at=BASE_MS)))
+    svix.post(client, event("user.created", clerk_user("user_b", email="x@example.org", updated_at=BASE_MS + 4)))
+    assert (user_row(app, "user_a").email, user_row(app, "user_b").email) == (None, "x@example.org")
+
+    retried = clerk_user("user_a", email="x@example.org", first_name="Renamed", updated_at=BASE_MS + 2)
+    response = svix.post(client, event("user.updated", retried), msg_id="msg_retried")
+    assert response.get_json() == {"status": "applied"}
+    a, b = user_row(app, "user_a"), user_row(app, "user_b")
+    assert (a.first_name, a.email, a.clerk_updated_at) == ("Renamed", None, BASE_MS + 2)
+    assert b.email == "x@example.org"
+
+    svix.post(client, event("user.updated", clerk_user("user_a", email="y@example.org", updated_at=BASE_MS + 3)))
+    assert (user_row(app, "user_a").email, user_row(app, "user_b").email) == ("y@example.org", "x@example.org")
+
+
 # --- Field ownership ---------------------------------------------------------------------------
 
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from .webhook_support import BASE_MS, event_row, user_row, users_snapshot
 
 from mentorly.extensions import db
-from mentorly.models import WebhookEvent
+from mentorly.models import User, WebhookEvent
 from sqlalchemy import func, select
 
 URL = "/api/webhooks/clerk"
@@ -179,7 +179,11 @@ class Deliverer:
             user = user_row(self.app, data["id"])
             assert user is not None and user.deleted_at is None
             assert user.clerk_updated_at == data["updated_at"]
-            assert user.username == (data.get("username") or None)
+            username = data.get("username") or None
+            # A username another user holds from a later event stays theirs (this event is late).
+            if username is not None and self.held_by_a_later_event(data["id"], username, data["updated_at"]):
+                username = None
+            assert user.username == username
         elif record.type == "user.deleted":
             user = user_row(self.app, data["id"])
             assert user.deleted_at is not None and user.email is None and user.username is None
@@ -188,6 +192,16 @@ class Deliverer:
             assert user is not None and user.deleted_at is None and user.last_active_at is not None
         else:
             raise AssertionError(f"{record.type} cannot be applied")
+
+
+    def held_by_a_later_event(self, clerk_id: str, username: str, updated_at: int) -> bool:
+        with self.app.app_context():
+            return db.session.execute(
+                select(User.id).where(
+                    func.lower(User.username) == func.lower(username), User.clerk_id != clerk_id,
+                    User.deleted_at.is_(None), User.clerk_updated_at > updated_at,
+                )
+            ).first() is not None
 
 
 @SETTINGS
