@@ -294,7 +294,15 @@ def is_username_taken(username: str, *, other_than: User | None = None) -> bool:
 
 
 def _live_user(clerk_id: str) -> User:
-    user = get_user_by_clerk_id(clerk_id)
+    """The live user about to be written, its row locked until the write commits (PostgreSQL):
+    a deletion committing meanwhile waits for the write (and then scrubs it), and one that
+    committed first leaves no live user to write to."""
+    user = db.session.execute(
+        select(User)
+        .where(User.clerk_id == clerk_id, User.deleted_at.is_(None))
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalar_one_or_none()
     if user is None:
         raise LookupError(f"no live user {clerk_id}")
     return user
@@ -314,8 +322,8 @@ def update_user_profile(clerk_id: str, **fields: Any) -> User:
     Raises ProfileError (with the field errors) for invalid input or a field Mentorly does not
     own, and LookupError when there is no live user with this id.
     """
-    user = _live_user(clerk_id)
-    return _store(user, validate_profile_fields(fields))
+    values = validate_profile_fields(fields)
+    return _store(_live_user(clerk_id), values)
 
 
 def update_appearance(clerk_id: str, *, theme: str, reduced_motion: bool) -> User:
@@ -351,10 +359,10 @@ def save_onboarding_step(clerk_id: str, step: int, **answers: Any) -> User:
     counts the completed steps and never falls: going back to edit an earlier step does not
     forget that later ones were done.
     """
-    user = _live_user(clerk_id)
     goals = {name: answers.pop(name) for name in ("goal", "interests") if name in answers}
     values = validate_profile_fields(answers) if answers else {}
     values.update(_goal_answers(goals))
+    user = _live_user(clerk_id)
     values["onboarding_step"] = max(user.onboarding_step or 0, step)
     return _store(user, values)
 

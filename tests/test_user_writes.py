@@ -10,18 +10,19 @@ step under it, so a view that assigned to the row and committed would be caught.
 from __future__ import annotations
 
 import re
+import threading
 import traceback
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, select
 from sqlalchemy.engine import Engine
 
 import mentorly.users
 from mentorly.extensions import db
-from mentorly.models import INTERESTS, MAX_INTERESTS
+from mentorly.models import INTERESTS, MAX_INTERESTS, User
 from mentorly.profile import ProfileError
 from mentorly.users import (
     delete_user_from_db,
@@ -29,7 +30,9 @@ from mentorly.users import (
     is_username_taken,
     save_onboarding_step,
     sync_user_to_db,
+    tombstone_user,
     update_appearance,
+    update_user_profile,
 )
 
 from .conftest import clerk_user
@@ -260,3 +263,25 @@ def test_with_clerk_the_wizard_and_the_profile_still_write_only_through_users_py
     stored = load_user(clerk_pg_app, person["id"])
     assert (stored.is_onboarded, stored.onboarding_step, stored.username) == (True, 4, "grace_h")
     assert (stored.last_name, stored.location, stored.bio) == ("Murray Hopper", "Arlington", "Compilers.")
+
+
+@pytest.mark.postgres
+def test_a_save_racing_a_deletion_never_writes_onto_the_tombstone(app):
+    """A deletion (the webhook, or Delete account in another tab) commits while a profile save
+    is on its way: the save finds no live user, and the tombstone keeps nothing personal."""
+    with app.app_context():
+        sync_user_to_db(clerk_user("user_race"))
+        deleting = db.engine.connect()
+        transaction = deleting.begin()
+        tombstone_user(deleting, "user_race")  # written, not yet committed
+        committing = threading.Timer(0.5, transaction.commit)
+        committing.start()
+        try:
+            with pytest.raises(LookupError):
+                update_user_profile("user_race", bio="written after the deletion")
+        finally:
+            committing.join()
+            deleting.close()
+        db.session.rollback()
+        row = db.session.execute(select(User).where(User.clerk_id == "user_race")).scalar_one()
+        assert row.deleted_at is not None and row.bio is None
