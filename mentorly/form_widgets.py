@@ -17,6 +17,8 @@ from wtforms import TextAreaField as _TextAreaField
 from wtforms import widgets
 from wtforms.widgets.core import clean_key
 
+QUOTE, ESCAPED_QUOTE = Markup('"'), Markup("&quot;")
+
 
 def html_params(**attributes: Any) -> str:
     """`name="value"` pairs sorted by name, as WTForms writes them: True is a bare attribute,
@@ -26,7 +28,8 @@ def html_params(**attributes: Any) -> str:
         if value is True:
             written.append(clean_key(key))
         elif value is not False:
-            written.append(f'{clean_key(key)}="{escape(value)}"')
+            # escape() leaves Markup as it is, quotes included: inside an attribute they end it.
+            written.append(f'{clean_key(key)}="{escape(value).replace(QUOTE, ESCAPED_QUOTE)}"')
     return " ".join(written)
 
 
@@ -38,8 +41,8 @@ class TextArea(widgets.TextArea):
     def __call__(self, field: Any, **kwargs: Any) -> Markup:
         kwargs.setdefault("id", field.id)
         flags = getattr(field, "flags", {})
-        for name in self.validation_attrs:
-            if name not in kwargs and getattr(flags, name, False):
+        for name in dir(flags):  # the flags set, whatever their value (minlength 0 included)
+            if name in self.validation_attrs and name not in kwargs:
                 kwargs[name] = getattr(flags, name)
         return Markup(f"<textarea {html_params(name=field.name, **kwargs)}>\r\n{escape(field._value())}</textarea>")
 
