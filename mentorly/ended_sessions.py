@@ -37,9 +37,9 @@ def remember_ended_session(conn: Connection, sid: str, clerk_id: str | None, sta
     )
 
 
-def session_has_ended(sid: str):
-    """SQL: whether `sid` is recorded as ended (to select alongside the signed-in user)."""
-    return exists().where(ended.c.sid == bindparam("ended_sid", sid))
+# SQL: whether the session given as `ended_sid` is recorded as ended (selected alongside the
+# signed-in user, on every signed-in request, so it is built once).
+SESSION_HAS_ENDED = exists().where(ended.c.sid == bindparam("ended_sid"))
 
 
 def purge_ended_sessions(engine: Engine) -> int:

@@ -14,7 +14,7 @@ from typing import Any, Callable
 from urllib.parse import urlencode, urlsplit
 
 from flask import current_app, g, redirect, render_template, request, url_for
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from ..clerk.client import ClerkNotFound, clerk_client
 from ..clerk.sessions import (
@@ -25,7 +25,7 @@ from ..clerk.sessions import (
     client_uat,
     token_from_request,
 )
-from ..ended_sessions import session_has_ended
+from ..ended_sessions import SESSION_HAS_ENDED
 from ..extensions import db
 from ..htmx import is_htmx
 from ..models import User
@@ -62,18 +62,23 @@ def safe_return_path(target: str | None, default: str = "/dashboard") -> str:
     return target
 
 
+# The token's user and whether its session has ended, in one query on every signed-in request.
+USER_AND_SESSION_ENDED = select(User, SESSION_HAS_ENDED).where(User.clerk_id == bindparam("clerk_id"))
+SESSION_ENDED = select(SESSION_HAS_ENDED)
+
+
 def _signed_in_user(claims: dict[str, Any]) -> User | None:
     """The live row for the token's user, fetched from Clerk if the webhook has not come yet;
     None for a tombstone, an unknown user, or a session that has ended at Clerk."""
-    ended = session_has_ended(claims["sid"])
-    row = db.session.execute(select(User, ended).where(User.clerk_id == claims["sub"])).first()
+    sid = {"ended_sid": claims["sid"]}
+    row = db.session.execute(USER_AND_SESSION_ENDED, {"clerk_id": claims["sub"], **sid}).first()
     if row is not None:
         user, session_ended = row
         if session_ended:
             log.info("session %s has ended at Clerk: its token is refused", claims["sid"])
             return None
         return None if user.is_deleted else user  # a tombstone never signs in again
-    if db.session.execute(select(ended)).scalar():
+    if db.session.execute(SESSION_ENDED, sid).scalar():
         return None
     try:
         clerk_user = clerk_client().get_user(claims["sub"])
