@@ -14,12 +14,26 @@
     return window.Clerk;
   }
 
+  // This page is only shown to a browser the server does not count as signed in. If Clerk does
+  // (a token that had expired), the browser goes back where it was going with a fresh token.
+  // Back here again within moments, the server refused that session (ended here while Clerk
+  // kept it, or a token for another origin): going back would only loop. Clerk's session is
+  // ended instead, and the form offered.
+  const RETURNED_AT = "mentorly.sign-in-returned-at";
+  const LOOP_MILLISECONDS = 30000;
+
   async function signIn(el) {
     const clerk = await loadClerk();
     const returnTo = el.dataset.returnTo || "/dashboard";
     if (clerk.isSignedIn) {
-      window.location.assign(returnTo);
-      return;
+      const returnedAt = Number(window.sessionStorage.getItem(RETURNED_AT)) || 0;
+      if (Date.now() - returnedAt > LOOP_MILLISECONDS) {
+        window.sessionStorage.setItem(RETURNED_AT, String(Date.now()));
+        window.location.assign(returnTo);
+        return;
+      }
+      window.sessionStorage.removeItem(RETURNED_AT);
+      await clerk.signOut(function () {});  // with a callback ClerkJS stays on this page
     }
     el.querySelector("[data-clerk-loading]")?.remove();
     clerk.mountSignIn(el, { forceRedirectUrl: returnTo, fallbackRedirectUrl: returnTo });
