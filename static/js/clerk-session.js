@@ -19,20 +19,32 @@
   // Back here again within moments, the server refused that session (ended here while Clerk
   // kept it, or a token for another origin): going back would only loop. Clerk's session is
   // ended instead, and the form offered.
-  const RETURNED_AT = "mentorly.sign-in-returned-at";
+  const SENT_BACK_AT = "mentorly.sign-in-sent-back-at";
   const LOOP_MILLISECONDS = 30000;
+
+  // Whether this page sent the browser back moments ago (if not, it is noted as sent now).
+  function sentBackRecently() {
+    try {
+      const sentAt = Number(window.sessionStorage.getItem(SENT_BACK_AT)) || 0;
+      if (Date.now() - sentAt <= LOOP_MILLISECONDS) {
+        window.sessionStorage.removeItem(SENT_BACK_AT);
+        return true;
+      }
+      window.sessionStorage.setItem(SENT_BACK_AT, String(Date.now()));
+    } catch (err) {
+      // Storage blocked by the browser: always send back.
+    }
+    return false;
+  }
 
   async function signIn(el) {
     const clerk = await loadClerk();
     const returnTo = el.dataset.returnTo || "/dashboard";
     if (clerk.isSignedIn) {
-      const returnedAt = Number(window.sessionStorage.getItem(RETURNED_AT)) || 0;
-      if (Date.now() - returnedAt > LOOP_MILLISECONDS) {
-        window.sessionStorage.setItem(RETURNED_AT, String(Date.now()));
+      if (!sentBackRecently()) {
         window.location.assign(returnTo);
         return;
       }
-      window.sessionStorage.removeItem(RETURNED_AT);
       await clerk.signOut(function () {});  // with a callback ClerkJS stays on this page
     }
     el.querySelector("[data-clerk-loading]")?.remove();
