@@ -18,7 +18,7 @@ from flask import request
 
 from mentorly.extensions import db
 from mentorly.profile import visible_length
-from mentorly.users import sync_user_to_db
+from mentorly.users import get_user_by_clerk_id, sync_user_to_db
 
 from .browser import DESKTOP, PHONE, LiveServer, signed_in_cookies
 
@@ -65,6 +65,14 @@ def person(live, emulator):
         user.onboarding_step = 4
         db.session.commit()
     return clerk_user
+
+
+def stored(live, person):
+    """The person's row as the database has it now."""
+    with live.app.app_context():
+        user = get_user_by_clerk_id(person["id"])
+        db.session.expunge(user)
+        return user
 
 
 def open_page(browser, live, person, *, viewport=DESKTOP, color_scheme="light"):
@@ -271,10 +279,7 @@ def test_htmx_sends_the_csrf_token_from_the_bodys_hx_headers(browser, live, pers
     page.get_by_label("Location").fill("Valparaíso")
     page.get_by_role("button", name="Save profile").click()
     expect(page.locator("#toasts .toast")).to_have_text("Profile saved.", timeout=5000)
-    with live.app.app_context():
-        from mentorly.users import get_user_by_clerk_id
-
-        assert get_user_by_clerk_id(person["id"]).location == "Valparaíso"
+    assert stored(live, person).location == "Valparaíso"
     assert page.errors == []
     context.close()
 
@@ -479,10 +484,7 @@ def test_a_save_answered_after_the_person_moved_on_does_not_replace_the_section(
     panel_agrees_with_address(page)
     expect(page.locator("#section-title")).to_have_text("Security")
     assert page.url == f"{live.url}/dashboard/settings/security"
-    with live.app.app_context():
-        from mentorly.users import get_user_by_clerk_id
-
-        assert get_user_by_clerk_id(person["id"]).bio == "Saved while I looked elsewhere"
+    assert stored(live, person).bio == "Saved while I looked elsewhere"
     assert page.errors == []
     context.close()
 
