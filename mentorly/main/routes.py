@@ -90,7 +90,7 @@ ERROR_PAGES = {
 }
 # A 400 of its own: a form sent without its token, most often from a page left open for hours.
 CSRF_REFUSED = ErrorPage(
-    "Form expired", "This form's security token (CSRF) is missing or out of date. Reload the page and try again."
+    "Form expired", "This form’s security token (CSRF) is missing or out of date. Reload the page and try again."
 )
 
 
